@@ -1,0 +1,136 @@
+"""Atomic outputs, jsonl/json helpers, the run manifest and stage timing.
+
+Every stage writes each output into a temporary sibling and renames it into
+place only on success, so an interrupted stage never leaves a partial output
+that DVC could record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+log = logging.getLogger("rlhf_bench")
+
+MANIFEST_NAME = "rlhf_bench_manifest.json"
+TRACKED_PACKAGES = ("torch", "transformers", "trl", "accelerate", "tokenizers", "datasets", "dvc", "dvclive", "vaderSentiment", "numpy", "pandas")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success it replaces `path`, on error it is removed.
+
+    Works for files and directories. The old output is removed only once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"atomic_output: nothing was written for {path}")
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        if path.exists() or path.is_symlink():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _remove(old)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+def remove_outputs(*paths: str | Path) -> None:
+    """Delete stale outputs before a stage starts, so a failure cannot leave last run's files looking current."""
+    for p in paths:
+        _remove(Path(p))
+
+
+def _json_default(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _finite(obj):
+    # JSON has no NaN/Inf; write null so every consumer (dvc metrics, pandas) can read the file
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+def write_json(path: str | Path, obj) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(dumps(obj))
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    with atomic_output(path) as tmp, tmp.open("w") as fh:
+        for rec in records:
+            fh.write(json.dumps(_finite(rec), default=_json_default, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    with Path(path).open() as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def manifest(params_section: dict, seed: int, device: str, **extra) -> dict:
+    """What produced an artefact: resolved config, seed, device, package versions."""
+    return {"config": params_section, "seed": seed, "device": device, "packages": package_versions(), **extra}
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+
+
+@contextlib.contextmanager
+def stage_timer(name: str, timings: dict | None = None) -> Iterator[dict]:
+    """Log a line with the stage's wall time; store it in `timings['wall_s']`."""
+    timings = {} if timings is None else timings
+    start = time.perf_counter()
+    log.info("stage %s: start", name)
+    yield timings
+    timings["wall_s"] = round(time.perf_counter() - start, 2)
+    log.info("stage %s: done in %.1f s", name, timings["wall_s"])

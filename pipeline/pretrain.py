@@ -1,0 +1,94 @@
+"""Pretraining a small GPT-2 from scratch with the HF Trainer (packed blocks, fixed step count)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from pipeline.config import PolicyConfig
+
+
+class PackedBlocks(torch.utils.data.Dataset):
+    """Documents joined with EOS and cut into equal blocks (GPT-2 style packing, nothing padded)."""
+
+    def __init__(self, texts: list[str], tokenizer, block_size: int):
+        ids: list[int] = []
+        for enc in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+            ids.extend(enc)
+            ids.append(tokenizer.eos_token_id)
+        n_blocks = len(ids) // block_size
+        if n_blocks == 0:
+            raise ValueError(f"corpus has {len(ids)} tokens, fewer than one block of {block_size}")
+        self.blocks = torch.tensor(ids[: n_blocks * block_size]).view(n_blocks, block_size)  # (N, T)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
+
+
+def config_fingerprint(cfg: PolicyConfig, seed: int, n_train_texts: int) -> str:
+    """Identifies the run a checkpoint belongs to, so a changed param never resumes a stale checkpoint."""
+    blob = json.dumps({"cfg": cfg.model_dump(), "seed": seed, "n": n_train_texts}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def prepare_checkpoint_dir(ckpt_dir: Path, fingerprint: str) -> bool:
+    """Keep checkpoints only if they belong to this run; return whether one can be resumed."""
+    stamp = ckpt_dir / "fingerprint.txt"
+    if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    return any(p.name.startswith("checkpoint-") for p in ckpt_dir.iterdir())
+
+
+def training_args(cfg: PolicyConfig, seed: int, ckpt_dir: Path, use_cpu: bool, bf16: bool) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(ckpt_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type="cosine",
+        logging_steps=max(1, cfg.max_steps // 50),
+        save_strategy="steps",
+        save_steps=cfg.checkpoint_every,
+        save_total_limit=1,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=use_cpu,
+        bf16=bf16,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def pretrain(model, tokenizer, train: PackedBlocks, args: TrainingArguments, callbacks: list, resume: bool) -> dict:
+    trainer = Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks)
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    return {"train_loss": result.training_loss, "steps": result.global_step}
+
+
+@torch.no_grad()
+def held_out_perplexity(model, blocks: PackedBlocks, batch_size: int, max_batches: int, device) -> float:
+    """exp of the mean token cross-entropy over the first `max_batches` validation blocks."""
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    for start in range(0, min(len(blocks), batch_size * max_batches), batch_size):
+        ids = blocks.blocks[start : start + batch_size].to(device)  # (B, T)
+        loss = model(input_ids=ids, labels=ids).loss
+        n = ids.numel() - ids.shape[0]  # labels are shifted: T-1 predictions per block
+        total_loss += loss.item() * n
+        total_tokens += n
+    return math.exp(total_loss / total_tokens)

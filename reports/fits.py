@@ -1,0 +1,90 @@
+"""Gao, Schulman & Hilton (2022) reward-vs-KL functional forms, fitted by least squares.
+
+With d = sqrt(KL(pi || pi_base)) and R the reward *relative to the base policy*:
+
+    best-of-n:  R(d) = d (alpha - beta d)
+    RL:         R(d) = d (alpha - beta log d)
+
+Both are linear in (alpha, beta), so the least-squares fit is closed form
+(`numpy.linalg.lstsq` on a two-column design matrix). Absolute rewards are
+handled with `offset`: the fit is done on `r - offset` and the fitted curve
+adds it back, so plots can stay in the original units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+FitKind = Literal["best_of_n", "rl"]
+
+
+@dataclass(frozen=True)
+class GaoFit:
+    """A fitted Gao et al. curve: R(d) = offset + d (alpha - beta f(d)), f(d) = d (best-of-n) or log d (RL)."""
+
+    kind: FitKind
+    alpha: float
+    beta: float
+    offset: float
+    n_points: int
+    rmse: float
+
+    def __call__(self, d: np.ndarray | Sequence[float] | float) -> np.ndarray:
+        """Evaluate the fitted curve at sqrt-KL values `d` (RL: d <= 0 gives the limit offset)."""
+        d = np.asarray(d, dtype=float)
+        return self.offset + _basis(self.kind, d) @ np.array([self.alpha, self.beta])
+
+    def label(self) -> str:
+        """A short legend label with the coefficients."""
+        form = "d(α − βd)" if self.kind == "best_of_n" else "d(α − β log d)"
+        return f"{form}: α={self.alpha:.3g}, β={self.beta:.3g}"
+
+
+def _basis(kind: FitKind, d: np.ndarray) -> np.ndarray:
+    """Design matrix columns [d, -d f(d)], shape (..., 2)."""
+    if kind == "best_of_n":
+        second = -d * d
+    else:
+        # d log d -> 0 as d -> 0, so define it as 0 there instead of nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            second = np.where(d > 0, -d * np.log(np.where(d > 0, d, 1.0)), 0.0)
+    return np.stack([d, second], axis=-1)
+
+
+def _fit(kind: FitKind, d: Sequence[float], r: Sequence[float], offset: float) -> GaoFit | None:
+    d_arr = np.asarray(d, dtype=float)
+    r_arr = np.asarray(r, dtype=float) - offset
+    keep = np.isfinite(d_arr) & np.isfinite(r_arr)
+    # RL: log d needs d > 0; best-of-n: negative sqrt-KL is meaningless, d = 0 is fine (n = 1)
+    keep &= d_arr > 0 if kind == "rl" else d_arr >= 0
+    d_arr, r_arr = d_arr[keep], r_arr[keep]
+    if d_arr.size < 2:
+        return None
+    X = _basis(kind, d_arr)  # (N, 2)
+    coef, _, rank, _ = np.linalg.lstsq(X, r_arr, rcond=None)
+    if rank < 2:
+        # e.g. only one distinct d > 0: alpha and beta are not identifiable
+        return None
+    rmse = float(np.sqrt(np.mean((X @ coef - r_arr) ** 2)))
+    return GaoFit(kind=kind, alpha=float(coef[0]), beta=float(coef[1]), offset=float(offset), n_points=int(d_arr.size), rmse=rmse)
+
+
+def fit_best_of_n(d: Sequence[float], r: Sequence[float], offset: float = 0.0) -> GaoFit | None:
+    """Fit r - offset = d (alpha - beta d); None with fewer than 2 usable (finite, d >= 0) points or a rank-deficient design."""
+    return _fit("best_of_n", d, r, offset)
+
+
+def fit_rl(d: Sequence[float], r: Sequence[float], offset: float = 0.0) -> GaoFit | None:
+    """Fit r - offset = d (alpha - beta log d); points with d <= 0 are dropped; None with fewer than 2 usable points."""
+    return _fit("rl", d, r, offset)
+
+
+def fit(kind: FitKind, d: Sequence[float], r: Sequence[float], offset: float = 0.0) -> GaoFit | None:
+    """Dispatch to `fit_best_of_n` or `fit_rl` by name."""
+    if kind not in ("best_of_n", "rl"):
+        raise ValueError(f"unknown fit kind {kind!r}: expected 'best_of_n' or 'rl'")
+    return _fit(kind, d, r, offset)

@@ -1,0 +1,61 @@
+"""Stage base_policy: train a BPE tokenizer and pretrain a small GPT-2, or snapshot a pretrained base.
+
+    python -m stages.base_policy      # reads params.yaml: seed, device, policy
+Writes models/base/ (HF directory: safetensors, tokenizer, config, manifest) and
+results/base_policy/{metrics.json,live/}. Pretraining checkpoints go to
+checkpoints/base_policy/ (kept between runs, so an interrupted run resumes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dvclive import Live
+from transformers.integrations import DVCLiveCallback
+
+from pipeline.config import load_params
+from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
+from pipeline.models import autocast_dtype, fetch_pretrained, new_gpt2, resolve_device, save_model, seed_everything, train_tokenizer
+from pipeline.pretrain import PackedBlocks, config_fingerprint, held_out_perplexity, prepare_checkpoint_dir, pretrain, training_args
+from pipeline.stage import run_stage
+
+MODEL_DIR, RESULTS_DIR, CKPT_DIR = Path("models/base"), Path("results/base_policy"), Path("checkpoints/base_policy")
+
+
+def main() -> None:
+    params = load_params()
+    cfg = params.policy
+    device = resolve_device(params.device)
+    seed_everything(params.seed)
+    train_texts = [r["text"] for r in read_jsonl("data/corpus/train.jsonl")]
+    val_texts = [r["text"] for r in read_jsonl("data/corpus/validation.jsonl")]
+    remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
+
+    with stage_timer("base_policy") as timings:
+        if cfg.base == "scratch":
+            tokenizer = train_tokenizer(train_texts, cfg.vocab_size)
+            model = new_gpt2(tokenizer, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
+            resume = prepare_checkpoint_dir(CKPT_DIR, config_fingerprint(cfg, params.seed, len(train_texts)))
+            if resume:
+                log.info("resuming pretraining from %s", CKPT_DIR)
+            args = training_args(cfg, params.seed, CKPT_DIR, device.type == "cpu", autocast_dtype(device) is not None)
+            with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False, resume=resume) as live:
+                train_stats = pretrain(model, tokenizer, PackedBlocks(train_texts, tokenizer, cfg.block_size), args, [DVCLiveCallback(live=live)], resume)
+        else:
+            log.info("snapshotting pretrained base %s", cfg.base)
+            model, tokenizer = fetch_pretrained(cfg.base)
+            train_stats = {"train_loss": None, "steps": 0}
+        model.to(device)
+        val_blocks = PackedBlocks(val_texts, tokenizer, min(cfg.block_size, model.config.max_position_embeddings))
+        perplexity = held_out_perplexity(model, val_blocks, cfg.batch_size, cfg.eval_batches, device)
+        with atomic_output(MODEL_DIR) as tmp:
+            save_model(model.cpu(), tokenizer, tmp)
+            (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="base_policy")))
+    n_params = sum(p.numel() for p in model.parameters())
+    metrics = {"perplexity": perplexity, "n_params": n_params, "vocab_size": len(tokenizer), **train_stats, **timings}
+    log.info("base policy: %s", metrics)
+    write_json(RESULTS_DIR / "metrics.json", metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)
