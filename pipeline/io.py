@@ -126,11 +126,21 @@ def setup_logging() -> None:
 
 
 @contextlib.contextmanager
-def stage_timer(name: str, timings: dict | None = None) -> Iterator[dict]:
-    """Log a line with the stage's wall time; store it in `timings['wall_s']`."""
-    timings = {} if timings is None else timings
+def stage_timer(name: str, write: bool = True) -> Iterator[dict]:
+    """Log the stage's wall time and write it (plus any timings the stage adds) to results/<name>/timing.json.
+
+    Timings live apart from metrics so that metrics files are byte-identical across reruns.
+    """
+    timings: dict = {}
     start = time.perf_counter()
     log.info("stage %s: start", name)
     yield timings
     timings["wall_s"] = round(time.perf_counter() - start, 2)
     log.info("stage %s: done in %.1f s", name, timings["wall_s"])
+    if write:
+        write_json(Path("results") / name / "timing.json", timings)
+
+
+def write_csv(path: str | Path, frame) -> None:
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False)

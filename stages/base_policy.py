@@ -31,7 +31,7 @@ def main() -> None:
     val_texts = [r["text"] for r in read_jsonl("data/corpus/validation.jsonl")]
     remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
 
-    with stage_timer("base_policy") as timings:
+    with stage_timer("base_policy"):
         if cfg.base == "scratch":
             tokenizer = train_tokenizer(train_texts, cfg.vocab_size)
             model = new_gpt2(tokenizer, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
@@ -52,7 +52,7 @@ def main() -> None:
             save_model(model.cpu(), tokenizer, tmp)
             (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="base_policy")))
     n_params = sum(p.numel() for p in model.parameters())
-    metrics = {"perplexity": perplexity, "n_params": n_params, "vocab_size": len(tokenizer), **train_stats, **timings}
+    metrics = {"perplexity": perplexity, "n_params": n_params, "vocab_size": len(tokenizer), **train_stats}
     log.info("base policy: %s", metrics)
     write_json(RESULTS_DIR / "metrics.json", metrics)
 

@@ -16,7 +16,7 @@ CORPUS_DIR, PROMPTS_DIR, METRICS_FILE = "data/corpus", "data/prompts", "results/
 
 def main() -> None:
     cfg = load_params().data
-    with stage_timer("prepare") as timings:
+    with stage_timer("prepare"):
         entries = load_corpus(cfg)
         splits = split_by_hash(entries, cfg.val_fraction, cfg.test_fraction)
         train_prompts = make_prompts(splits["train"], cfg.prompt_words)
@@ -34,7 +34,7 @@ def main() -> None:
     stats = {f"n_{k}": len(v) for k, v in splits.items()}
     stats |= {"n_chars": sum(map(len, entries)), "n_train_prompts": len(train_prompts), "n_eval_prompts": len(eval_prompts)}
     log.info("corpus: %s", stats)
-    write_json(METRICS_FILE, stats | timings)
+    write_json(METRICS_FILE, stats)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,167 @@
+"""Batched sampling with left padding, EOS truncation and per-token log-probs.
+
+Shared by the preferences, ppo and generate stages, so every stage cuts and scores
+responses the same way (the reward model sees exactly the tokens PPO scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Batch:
+    """A left-padded query batch and its sampled, EOS-truncated responses."""
+
+    query_ids: torch.Tensor  # (B, Tq) left-padded
+    query_mask: torch.Tensor  # (B, Tq)
+    response_ids: torch.Tensor  # (B, Tr) PAD after the first EOS
+    response_mask: torch.Tensor  # (B, Tr) 1 up to and including the first EOS
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        return torch.cat([self.query_ids, self.response_ids], dim=1)  # (B, Tq + Tr)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return torch.cat([self.query_mask, self.response_mask], dim=1)
+
+    @property
+    def ended_with_eos(self) -> torch.Tensor:
+        return self.response_mask.sum(1) < self.response_ids.shape[1]
+
+    def index(self, idx) -> Batch:
+        return Batch(self.query_ids[idx], self.query_mask[idx], self.response_ids[idx], self.response_mask[idx])
+
+
+def left_pad(token_lists: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(t) for t in token_lists)
+    ids = torch.full((len(token_lists), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(token_lists), width), dtype=torch.long)
+    for i, toks in enumerate(token_lists):
+        if toks:
+            ids[i, width - len(toks) :] = torch.tensor(toks)
+            mask[i, width - len(toks) :] = 1
+    return ids, mask
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions count real tokens only, so left padding does not shift them."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def truncate_after_eos(response_ids: torch.Tensor, eos_id: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep tokens up to and including the first EOS; PAD (and mask out) everything after it."""
+    is_eos = response_ids == eos_id
+    after_eos = (is_eos.cumsum(1) - is_eos.long()) > 0  # strictly after the first EOS
+    mask = (~after_eos).long()
+    return response_ids.masked_fill(after_eos, pad_id), mask
+
+
+@torch.no_grad()
+def sample(
+    model, query_ids, query_mask, max_new_tokens: int, temperature: float, eos_id: int, pad_id: int, stop_at_eos: bool = True
+) -> Batch:
+    """Ancestral sampling from the full distribution at `temperature` (no top-k/top-p), with a KV cache."""
+    out = model.generate(
+        input_ids=query_ids,
+        attention_mask=query_mask,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=0 if stop_at_eos else max_new_tokens,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id if stop_at_eos else None,
+        use_cache=True,
+    )
+    response = out[:, query_ids.shape[1] :]
+    if response.shape[1] < max_new_tokens:  # every sequence stopped early
+        response = F.pad(response, (0, max_new_tokens - response.shape[1]), value=pad_id)
+    if stop_at_eos:
+        response, mask = truncate_after_eos(response, eos_id, pad_id)
+    else:
+        mask = torch.ones_like(response)
+    return Batch(query_ids, query_mask, response, mask)
+
+
+def forward_logits(model, batch: Batch, temperature: float) -> torch.Tensor:
+    """Logits (at `temperature`) that predict each response token: (B, Tr, V)."""
+    attn = batch.attention_mask
+    logits = model(input_ids=batch.input_ids, attention_mask=attn, position_ids=position_ids(attn), use_cache=False).logits
+    tq = batch.query_ids.shape[1]
+    return logits[:, tq - 1 : -1].float() / temperature
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log p(token) from logits: (B, T, V), (B, T) -> (B, T). Gathers before normalising to save memory."""
+    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+@torch.no_grad()
+def response_logprobs(model, batch: Batch, temperature: float) -> torch.Tensor:
+    """Per-token log-probs of the response under `model`, zero where masked: (B, Tr)."""
+    lp = token_logprobs(forward_logits(model, batch, temperature), batch.response_ids)
+    return lp * batch.response_mask
+
+
+def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
+    return tokenizer(prompts, add_special_tokens=False)["input_ids"]
+
+
+def generate_samples(
+    model,
+    tokenizer,
+    prompts: list[dict],
+    samples_per_prompt: int,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    seed: int,
+    device,
+    policy_name: str,
+    ref_model=None,
+) -> list[dict]:
+    """k samples per prompt as generation records (DESIGN.md's contract); batch i is seeded with seed + i."""
+    jobs = [(p, k) for p in prompts for k in range(samples_per_prompt)]
+    encoded = dict(zip([p["prompt"] for p in prompts], encode_prompts(tokenizer, [p["prompt"] for p in prompts]), strict=True))
+    records = []
+    for b, start in enumerate(tqdm(range(0, len(jobs), batch_size), desc=f"sampling {policy_name}", leave=False)):
+        chunk = jobs[start : start + batch_size]
+        q_ids, q_mask = left_pad([encoded[p["prompt"]] for p, _ in chunk], tokenizer.pad_token_id)
+        torch.manual_seed(seed + b)
+        batch = sample(model, q_ids.to(device), q_mask.to(device), max_new_tokens, temperature, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        logprob = response_logprobs(model, batch, temperature).sum(1)
+        ref_logprob = response_logprobs(ref_model, batch, temperature).sum(1) if ref_model is not None else logprob
+        records.extend(_records(chunk, batch, logprob, ref_logprob, tokenizer, policy_name))
+    return records
+
+
+def _records(chunk, batch: Batch, logprob, ref_logprob, tokenizer, policy_name: str) -> list[dict]:
+    out = []
+    for i, (prompt, k) in enumerate(chunk):
+        n = int(batch.response_mask[i].sum())
+        ids = batch.response_ids[i, :n].tolist()
+        ended = bool(batch.ended_with_eos[i])
+        text_ids = ids[:-1] if ended else ids
+        out.append(
+            {
+                "prompt_id": prompt["prompt_id"],
+                "prompt": prompt["prompt"],
+                "policy": policy_name,
+                "sample_idx": k,
+                "response": tokenizer.decode(text_ids, skip_special_tokens=True),
+                "response_ids": ids,
+                "n_tokens": n,
+                "ended_with_eos": ended,
+                "logprob": float(logprob[i]),
+                "ref_logprob": float(ref_logprob[i]),
+            }
+        )
+    return out

@@ -1,0 +1,210 @@
+"""The PPO loop for RLHF: rollout -> rewards -> advantages -> clipped updates.
+
+Written out (CleanRL style) on transformers + accelerate because TRL removed its PPOTrainer.
+Every random draw is seeded by (seed, update), so a run resumed from a checkpoint follows
+the same trajectory as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config import PPOConfig
+from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
+from pipeline.ppo import (
+    AdaptiveKLController,
+    FixedKLController,
+    check_finite,
+    entropy_from_logits,
+    gae,
+    kl_per_token,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    token_rewards,
+    value_loss,
+)
+from pipeline.reward import backbone, score_sequences
+
+
+class PolicyAndValue(nn.Module):
+    """One module for the trained pair, so DDP sees a single forward (as TRL's wrapper did)."""
+
+    def __init__(self, policy: nn.Module, value_model: nn.Module):
+        super().__init__()
+        self.policy, self.value_model = policy, value_model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = position_ids(attention_mask)
+        logits = self.policy(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False).logits
+        hidden = backbone(self.value_model)(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False)
+        values = self.value_model.score(hidden.last_hidden_state).squeeze(-1)
+        return logits, values  # (B, T, V), (B, T)
+
+
+def response_slice(x: torch.Tensor, query_len: int) -> torch.Tensor:
+    """Positions whose outputs predict the response tokens (shift by one)."""
+    return x[:, query_len - 1 : -1]
+
+
+@dataclass
+class Rollout:
+    batch: Batch
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    scores: torch.Tensor  # normalised, penalised reward-model scores (B,)
+    raw_scores: torch.Tensor
+
+
+@dataclass
+class PPOState:
+    """What a checkpoint must hold to resume exactly."""
+
+    update: int = 0
+    kl_coef: float = 0.0
+    episode: int = 0
+    history: list = field(default_factory=list)
+
+
+class PPOTrainer:
+    def __init__(self, cfg: PPOConfig, accelerator, policy, ref_policy, value_model, reward_model, tokenizer, reward_norm: dict, seed: int):
+        self.cfg, self.acc, self.tok, self.seed = cfg, accelerator, tokenizer, seed
+        self.model = PolicyAndValue(policy, value_model)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5)
+        self.model, self.optimizer = accelerator.prepare(self.model, self.optimizer)
+        self.ref_policy = ref_policy.to(accelerator.device).eval()
+        self.reward_model = reward_model.to(accelerator.device).eval()
+        self.reward_norm = reward_norm
+        kl = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon) if cfg.adaptive_kl else FixedKLController(cfg.kl_coef)
+        self.kl_ctl, self.state = kl, PPOState(kl_coef=cfg.kl_coef)
+
+    @property
+    def unwrapped(self) -> PolicyAndValue:
+        return self.acc.unwrap_model(self.model)
+
+    # ------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def score(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = score_sequences(self.reward_model, batch.input_ids, batch.attention_mask)
+        scores = (raw - self.reward_norm["mean"]) / self.reward_norm["std"]
+        if self.cfg.missing_eos_penalty is not None:
+            scores = scores - self.cfg.missing_eos_penalty * (~batch.ended_with_eos).float()
+        return scores, raw
+
+    @torch.no_grad()
+    def rollout(self, query_tokens: list[list[int]], update: int, timings: dict) -> Rollout:
+        cfg, dev = self.cfg, self.acc.device
+        q_ids, q_mask = left_pad(query_tokens, self.tok.pad_token_id)
+        torch.manual_seed(self.seed * 1_000_003 + update * 101 + self.acc.process_index)
+        t0 = time.perf_counter()
+        self.unwrapped.eval()
+        with self.acc.autocast():
+            batch = sample(self.unwrapped.policy, q_ids.to(dev), q_mask.to(dev), cfg.response_length, cfg.temperature, self.tok.eos_token_id, self.tok.pad_token_id)
+        t1 = time.perf_counter()
+        with self.acc.autocast():
+            logits, values = self.model(batch.input_ids, batch.attention_mask)
+            tq = batch.query_ids.shape[1]
+            logprobs = token_logprobs(response_slice(logits, tq).float() / cfg.temperature, batch.response_ids)
+            values = response_slice(values, tq).float()
+            ref_logprobs = response_logprobs(self.ref_policy, batch, cfg.temperature)
+            scores, raw = self.score(batch)
+        timings["time/generation_s"], timings["time/scoring_s"] = t1 - t0, time.perf_counter() - t1
+        mask = batch.response_mask
+        return Rollout(batch, logprobs * mask, ref_logprobs * mask, values * mask, scores, raw)
+
+    # ------------------------------------------------------------ advantages
+    def advantages(self, ro: Rollout, update: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        cfg, mask = self.cfg, ro.batch.response_mask
+        kl = kl_per_token(ro.logprobs, ro.ref_logprobs, cfg.kl_estimator) * mask
+        rewards, non_score = token_rewards(ro.scores, kl, self.kl_ctl.value, mask)
+        if cfg.whiten_rewards:
+            rewards = masked_whiten(rewards, mask, shift_mean=False)
+        adv, returns = gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+        adv = masked_whiten(adv, mask)
+        check_finite(update, reward=ro.scores, kl=kl, advantage=adv)
+        seq_kl = kl.sum(1)
+        stats = {
+            "objective/kl": seq_kl.mean(),
+            "objective/scores": ro.scores.mean(),
+            "objective/raw_scores": ro.raw_scores.mean(),
+            "objective/non_score_reward": non_score.sum(1).mean(),
+            "objective/rlhf_reward": (ro.scores + non_score.sum(1)).mean(),
+            "val/num_eos_tokens": ro.batch.ended_with_eos.float().sum(),
+            "val/response_length": mask.sum(1).float().mean(),
+        }
+        return adv, returns, stats
+
+    # ------------------------------------------------------------ update
+    def update_epochs(self, ro: Rollout, adv: torch.Tensor, returns: torch.Tensor, update: int) -> dict:
+        cfg, mask, b = self.cfg, ro.batch.response_mask, ro.batch
+        mb_size = len(adv) // cfg.num_minibatches
+        gen = torch.Generator().manual_seed(self.seed * 7919 + update)
+        logs: dict[str, list] = {k: [] for k in ("pg", "vf", "clipfrac", "vf_clipfrac", "approxkl", "ratio", "entropy")}
+        self.model.train()
+        for _ in range(cfg.ppo_epochs):
+            for mb in torch.randperm(len(adv), generator=gen).split(mb_size):
+                mb_mask, tq = mask[mb], b.query_ids.shape[1]
+                with self.acc.autocast():
+                    logits, values = self.model(b.input_ids[mb], b.attention_mask[mb])
+                logits = response_slice(logits, tq).float() / cfg.temperature  # (mb, Tr, V)
+                new_logprobs = token_logprobs(logits, b.response_ids[mb])
+                new_values = response_slice(values, tq).float()
+                pg_loss, pg_stats = policy_loss(new_logprobs, ro.logprobs[mb], adv[mb], mb_mask, cfg.cliprange)
+                vf_loss, vf_stats = value_loss(new_values, ro.values[mb], returns[mb], mb_mask, cfg.cliprange_value)
+                loss = pg_loss + cfg.vf_coef * vf_loss
+                check_finite(update, loss=loss)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.acc.backward(loss)
+                self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    entropy = masked_mean(entropy_from_logits(logits), mb_mask)
+                for k, v in (("pg", pg_loss), ("vf", vf_loss), ("entropy", entropy)):
+                    logs[k].append(v.detach())
+                for k, v in (pg_stats | vf_stats).items():
+                    logs[k].append(v)
+        mean = lambda k: torch.stack(logs[k]).mean()  # noqa: E731
+        return {
+            "loss/policy_avg": mean("pg"), "loss/value_avg": mean("vf"), "policy/clipfrac_avg": mean("clipfrac"),
+            "val/clipfrac_avg": mean("vf_clipfrac"), "policy/approxkl_avg": mean("approxkl"), "val/ratio": mean("ratio"),
+            "objective/entropy": mean("entropy"),
+        }
+
+    def set_lr(self, update: int) -> float:
+        frac = 1.0 - update / self.cfg.total_updates if self.cfg.anneal_lr else 1.0
+        lr = self.cfg.lr * frac
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self, query_tokens: list[list[int]], update: int) -> dict:
+        """One PPO update (0-based index); returns stats averaged across processes."""
+        timings: dict[str, float] = {}
+        lr = self.set_lr(update)
+        ro = self.rollout(query_tokens, update, timings)
+        adv, returns, stats = self.advantages(ro, update)
+        t0 = time.perf_counter()
+        stats |= self.update_epochs(ro, adv, returns, update)
+        timings["time/update_s"] = time.perf_counter() - t0
+        reduced = {k: self.acc.reduce(v.detach().float().reshape(1), reduction="mean").item() for k, v in stats.items()}
+        self.kl_ctl.update(reduced["objective/kl"], self.cfg.batch_size * self.acc.num_processes)
+        self.state.update, self.state.kl_coef = update + 1, self.kl_ctl.value
+        self.state.episode += self.cfg.batch_size * self.acc.num_processes
+        return reduced | timings | {"lr": lr, "eps": self.state.episode / max(sum(timings.values()), 1e-9), "episode": self.state.episode, "kl_coef": self.kl_ctl.value}
+
+
+def prompt_batch(n_prompts: int, batch_size: int, update: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Prompt indices for one update: an epoch-wise seeded permutation, sharded across processes."""
+    per_epoch = n_prompts // (batch_size * world)
+    if per_epoch == 0:
+        raise ValueError(f"ppo: {n_prompts} training prompts < ppo.batch_size x processes = {batch_size * world}")
+    epoch, pos = divmod(update, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_prompts)
+    start = (pos * world + rank) * batch_size
+    return order[start : start + batch_size].tolist()

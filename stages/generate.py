@@ -1,0 +1,59 @@
+"""Stage generate: k samples per held-out prompt from every policy, with log-probs under it and the base.
+
+    python -m stages.generate         # reads params.yaml: seed, device, generate
+Writes outputs/<policy>.jsonl (DESIGN.md's generation contract). Every policy samples with the
+same seeds (common random numbers), so differences between policies are not sampling noise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipeline.config import ConfigError, load_params
+from pipeline.generation import generate_samples
+from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_timer, write_json, write_jsonl
+from pipeline.models import check_model_dir, load_policy, load_tokenizer, resolve_device, seed_everything
+from pipeline.stage import run_stage
+
+BASE_DIR, OUT_DIR, METRICS_FILE = Path("models/base"), Path("outputs"), Path("results/generate/metrics.json")
+
+
+def policy_dirs(cfg) -> dict[str, Path]:
+    dirs = {name: Path("models") / name for name in cfg.policies} | {k: Path(v) for k, v in cfg.extra_policies.items()}
+    for name, path in dirs.items():
+        check_model_dir(path, f"generate policy {name!r}")
+    return dirs
+
+
+def main() -> None:
+    params = load_params()
+    cfg, device = params.generate, resolve_device(params.device)
+    dirs = policy_dirs(cfg)  # every directory checked before any sampling
+    seed_everything(params.seed)
+    tokenizer = load_tokenizer(BASE_DIR)
+    prompts = read_jsonl("data/prompts/eval.jsonl")
+    ref = load_policy(BASE_DIR, "models/base", device)
+    remove_outputs(OUT_DIR, METRICS_FILE)
+    counts = {}
+    with stage_timer("generate") as timings:
+        start = time.perf_counter()
+        with atomic_output(OUT_DIR) as tmp:
+            tmp.mkdir()
+            for name, path in dirs.items():
+                policy = ref if name == "base" else load_policy(path, f"policy {name}", device)
+                if policy.config.vocab_size != ref.config.vocab_size:
+                    raise ConfigError(f"generate policy {name!r}: vocabulary {policy.config.vocab_size} differs from the base's {ref.config.vocab_size}; KL needs the same tokenizer")
+                records = generate_samples(
+                    policy, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens, cfg.temperature, cfg.batch_size,
+                    params.seed + 12345, device, name, ref_model=ref,
+                )
+                write_jsonl(tmp / f"{name}.jsonl", records)
+                counts[name] = len(records)
+        timings["samples_per_s"] = round(sum(counts.values()) / (time.perf_counter() - start), 2)
+        log.info("generate: %s samples, %.1f samples/s", counts, timings["samples_per_s"])
+    write_json(METRICS_FILE, {"n_samples": counts})
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,121 @@
+"""Stage reward_model: train a Bradley-Terry reward model with TRL's RewardTrainer.
+
+    python -m stages.reward_model     # reads params.yaml: seed, device, reward_model, annotator
+Initialised from the base policy (or reward_model.backbone), trained on the exact token ids PPO
+will score (prompt + response, cut at EOS). Writes models/reward/ (HF dir + reward normalisation
+statistics from base-policy samples) and results/reward_model/ (metrics, calibration, scores, curves).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+from dvclive import Live
+from transformers.integrations import DVCLiveCallback
+from trl import RewardConfig, RewardTrainer
+
+from metrics.reward_model import reward_model_metrics
+from pipeline.annotator import accuracy_ceiling
+from pipeline.config import load_params
+from pipeline.generation import generate_samples
+from pipeline.gold import get_gold_scorer
+from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, manifest, read_jsonl, remove_outputs, stage_timer, write_csv, write_json
+from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model, seed_everything
+from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists
+from pipeline.stage import run_stage
+
+BASE_DIR, MODEL_DIR, RESULTS_DIR = Path("models/base"), Path("models/reward"), Path("results/reward_model")
+N_NORMALIZATION_PROMPTS = 128
+
+
+def reward_config(cfg, seed: int, device) -> RewardConfig:
+    return RewardConfig(
+        output_dir="checkpoints/reward_model",
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.lr,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        logging_steps=10,
+        eval_strategy="epoch",
+        save_strategy="no",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device.type == "cpu",
+        bf16=autocast_dtype(device) is not None,
+        report_to=[],
+        disable_dropout=True,
+        max_length=None,  # ids are cut in preference_features, exactly as PPO will see them
+        dataloader_num_workers=0,
+    )
+
+
+def sample_scores(rm, tokenizer, params, device) -> list[dict]:
+    """Base-policy samples on held-out prompts with proxy and gold scores (normalisation + scatter)."""
+    policy = load_policy(BASE_DIR, "models/base", device)
+    prompts = read_jsonl("data/prompts/eval.jsonl")[:N_NORMALIZATION_PROMPTS]
+    ppo = params.ppo
+    samples = generate_samples(policy, tokenizer, prompts, 2, ppo.response_length, ppo.temperature, 256, params.seed + 1, device, "base")
+    prompt_ids = {p["prompt"]: tokenizer(p["prompt"], add_special_tokens=False)["input_ids"] for p in prompts}
+    proxy = score_token_lists(rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device)
+    gold = get_gold_scorer(params.annotator.gold)([s["response"] for s in samples])
+    return [{"proxy": p, "gold": g} for p, g in zip(proxy, gold, strict=True)]
+
+
+def main() -> None:
+    params = load_params()
+    cfg = params.reward_model
+    device = resolve_device(params.device)
+    backbone_dir = BASE_DIR if cfg.backbone == "base" else Path(cfg.backbone)
+    tokenizer = load_tokenizer(BASE_DIR)
+    seed_everything(params.seed)
+    train_pairs, test_pairs = read_jsonl("data/preferences/train.jsonl"), read_jsonl("data/preferences/test.jsonl")
+    remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
+
+    with stage_timer("reward_model"):
+        model = new_reward_model(backbone_dir, tokenizer.pad_token_id)
+        train_ds = datasets.Dataset.from_dict(preference_features(train_pairs, cfg.max_length))
+        test_ds = datasets.Dataset.from_dict(preference_features(test_pairs, cfg.max_length))
+        with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False) as live:
+            trainer = RewardTrainer(
+                model=model, args=reward_config(cfg, params.seed, device), train_dataset=train_ds, eval_dataset=test_ds,
+                processing_class=tokenizer, callbacks=[DVCLiveCallback(live=live)],
+            )
+            train_loss = trainer.train().training_loss
+        model = trainer.model.eval()
+        feats = preference_features(test_pairs, cfg.max_length)
+        chosen = score_token_lists(model, feats["chosen_ids"], tokenizer.pad_token_id, 128, device)
+        rejected = score_token_lists(model, feats["rejected_ids"], tokenizer.pad_token_id, 128, device)
+        scores = sample_scores(model, tokenizer, params, device)
+        proxy = np.array([s["proxy"] for s in scores])
+        normalization = {"mean": float(proxy.mean()), "std": float(proxy.std() + 1e-8), "n_samples": len(proxy)}
+        metrics, calibration = reward_model_metrics(
+            chosen, rejected,
+            gold_chosen=[p.get("gold_chosen") for p in test_pairs], gold_rejected=[p.get("gold_rejected") for p in test_pairs],
+            proxy=proxy.tolist(), gold=[s["gold"] for s in scores], n_bins=cfg.calibration_bins,
+        )
+        with atomic_output(MODEL_DIR) as tmp:
+            save_model(model.cpu(), tokenizer, tmp)
+            write_json(tmp / NORMALIZATION_FILE, normalization)
+            (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="reward_model")))
+    write_csv(RESULTS_DIR / "calibration.csv", pd.DataFrame(calibration))
+    write_csv(RESULTS_DIR / "scores.csv", pd.DataFrame(scores))
+    metrics |= {"train_loss": train_loss, "accuracy_ceiling": test_ceiling(test_pairs, params.annotator), "normalization": normalization}
+    log.info("reward model: %s", {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+    write_json(RESULTS_DIR / "metrics.json", metrics)
+
+
+def test_ceiling(pairs: list[dict], annotator) -> float | None:
+    """The accuracy ceiling on the same held-out pairs the accuracy is measured on (simulated labels only)."""
+    if not pairs or "gold_chosen" not in pairs[0]:
+        return None
+    return accuracy_ceiling([p["gold_chosen"] for p in pairs], [p["gold_rejected"] for p in pairs], annotator.tau, annotator.epsilon)
+
+
+if __name__ == "__main__":
+    run_stage(main)
