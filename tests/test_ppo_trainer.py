@@ -1,0 +1,79 @@
+"""The PPO loop on a tiny GPT-2 with a planted reward: it learns, it is deterministic, it resumes exactly."""
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from pipeline.config import PPOConfig
+from pipeline.models import load_policy, load_tokenizer
+from pipeline.ppo_checkpoint import load_checkpoint, save_checkpoint
+from pipeline.ppo_trainer import PPOTrainer, prompt_batch
+from pipeline.reward import new_reward_model
+
+PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
+
+
+def make_trainer(model_dir, **overrides):
+    tok = load_tokenizer(model_dir)
+    torch.manual_seed(1)
+    rm = new_reward_model(model_dir, tok.pad_token_id)
+    with torch.no_grad():
+        rm.score.weight.normal_(0, 1.0)  # a planted, learnable reward: a fixed direction in hidden space
+    value = new_reward_model(model_dir, tok.pad_token_id)
+    value.load_state_dict(rm.state_dict())
+    cfg = PPOConfig(**({"total_updates": 20, "batch_size": 8, "ppo_epochs": 2, "lr": 3e-3, "kl_coef": 0.01, "response_length": 6} | overrides))
+    trainer = PPOTrainer(cfg, Accelerator(cpu=True), load_policy(model_dir), load_policy(model_dir), value, rm, tok, {"mean": 0.0, "std": 1.0}, seed=0)
+    queries = tok(PROMPTS, add_special_tokens=False)["input_ids"]
+    return trainer, queries
+
+
+def run(trainer, queries, start, stop):
+    out = []
+    for update in range(start, stop):
+        idx = prompt_batch(len(queries), trainer.cfg.batch_size, update, 0)
+        out.append(trainer.step([queries[i] for i in idx], update))
+    return out
+
+
+def test_prompt_batches_are_seeded_and_sharded():
+    a = prompt_batch(100, 10, 3, seed=0)
+    assert a == prompt_batch(100, 10, 3, seed=0) and a != prompt_batch(100, 10, 3, seed=1)
+    r0, r1 = prompt_batch(100, 10, 3, 0, rank=0, world=2), prompt_batch(100, 10, 3, 0, rank=1, world=2)
+    assert not set(r0) & set(r1)
+    with pytest.raises(ValueError, match="training prompts"):
+        prompt_batch(5, 10, 0, 0)
+
+
+def test_tiny_run_raises_the_proxy_reward(tiny_model_dir):
+    trainer, queries = make_trainer(tiny_model_dir)
+    hist = run(trainer, queries, 0, 20)
+    first = sum(h["objective/raw_scores"] for h in hist[:3]) / 3
+    last = sum(h["objective/raw_scores"] for h in hist[-3:]) / 3
+    assert last > first + 0.5, (first, last)
+    assert hist[-1]["objective/kl"] > 0
+    for key in ("objective/entropy", "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg", "val/ratio", "eps", "lr"):
+        assert key in hist[-1]
+
+
+def test_same_seed_same_curve(tiny_model_dir):
+    curves = []
+    for _ in range(2):
+        trainer, queries = make_trainer(tiny_model_dir, total_updates=3)
+        curves.append([(h["loss/policy_avg"], h["loss/value_avg"], h["objective/kl"]) for h in run(trainer, queries, 0, 3)])
+    assert curves[0] == curves[1]
+
+
+def test_resume_matches_uninterrupted(tiny_model_dir, tmp_path):
+    trainer, queries = make_trainer(tiny_model_dir, total_updates=4)
+    straight = run(trainer, queries, 0, 4)
+    first, queries = make_trainer(tiny_model_dir, total_updates=4)
+    first.state.history = run(first, queries, 0, 2)
+    save_checkpoint(first, tmp_path / "ckpt", "fp")
+    resumed, queries = make_trainer(tiny_model_dir, total_updates=4)
+    assert load_checkpoint(resumed, tmp_path / "ckpt", "fp")
+    assert resumed.state.update == 2
+    rest = run(resumed, queries, 2, 4)
+    key = lambda h: (h["loss/policy_avg"], h["objective/kl"], h["objective/scores"])  # noqa: E731
+    assert [key(h) for h in straight[2:]] == [key(h) for h in rest]
+    assert not load_checkpoint(make_trainer(tiny_model_dir)[0], tmp_path / "ckpt", "other-run")
+    assert not (tmp_path / "ckpt").exists()
