@@ -52,7 +52,17 @@ def load_metrics(results_dir: Path) -> dict[str, Any]:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
-    return data
+    return data | load_timings(results_dir, data)
+
+
+def load_timings(results_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Merge each stage's `<stage>/timing.json` (kept out of metrics.json so metrics stay byte-identical)."""
+    merged = {}
+    for timing in sorted(results_dir.glob("*/timing.json")):
+        stage = timing.parent.name
+        section = metrics.get(stage) if isinstance(metrics.get(stage), dict) else {}
+        merged[stage] = section | json.loads(timing.read_text())
+    return merged
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame | None:
@@ -76,7 +86,7 @@ def load_frontier(results_dir: Path) -> pd.DataFrame | None:
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
     # sqrt_kl may be absent or empty; it is a function of kl (tiny negative kl estimates clip to 0)
     df["sqrt_kl"] = df["sqrt_kl"].fillna(df["kl"].clip(lower=0) ** 0.5)
-    df["label"] = df["label"].astype(str) if "label" in df.columns else ""
+    df["label"] = df["label"].fillna("").astype(str) if "label" in df.columns else ""
     return df
 
 

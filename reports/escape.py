@@ -34,7 +34,9 @@ _ENTITIES = {
 _ESCAPE_TABLE = str.maketrans(_ENTITIES)
 
 # block-level tokens matter only at the start of a line (a heading, list item, setext underline, ordered list)
-_LEADING_TOKEN = re.compile(r"^(\s*)([#+\-=]|\d+[.)])")
+_LEADING_TOKEN = re.compile(r"^(\s*)([#+\-=]|\d+[.)](?=\s|$))")
+# identifier-like text (hashes, versions, metric names) that is safe inside a code span in a table
+_SAFE_CODE = re.compile(r"[\w.:/+=@-]+")
 _NEWLINES = re.compile(r"(?:\r\n|[\n\r\v\f\x85\u2028\u2029])+")
 
 
@@ -79,3 +81,9 @@ def escape_cell(text: object, max_chars: int = 240, newline: str = "<br>") -> st
 def escape_inline(text: object, max_chars: int = 0) -> str:
     """Escape `text` for running Markdown prose: like `escape_cell`, with newlines as spaces and no truncation by default."""
     return escape_cell(text, max_chars=max_chars, newline=" ")
+
+
+def code(text: object) -> str:
+    """An inline code span for identifier-like text (hashes, revisions, metric names); anything else is escaped with `escape_cell`."""
+    s = str(text)
+    return f"`{s}`" if _SAFE_CODE.fullmatch(s) else escape_cell(s, max_chars=0)

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FitKind = Literal["best_of_n", "rl"]
 
@@ -88,3 +91,37 @@ def fit(kind: FitKind, d: Sequence[float], r: Sequence[float], offset: float = 0
     if kind not in ("best_of_n", "rl"):
         raise ValueError(f"unknown fit kind {kind!r}: expected 'best_of_n' or 'rl'")
     return _fit(kind, d, r, offset)
+
+
+# ---------------------------------------------------------------- frontier.csv
+FRONTIER_METRICS = ("gold_reward", "proxy_reward")
+
+
+def _base_offset(frontier: pd.DataFrame, metric: str) -> float:
+    """The base policy's reward: the `base` row, else best-of-n at KL = 0 (n = 1), else 0."""
+    for mask in (frontier["method"] == "base", (frontier["method"] == "best_of_n") & (frontier["sqrt_kl"] == 0)):
+        values = frontier.loc[mask, metric].dropna()
+        if len(values):
+            return float(values.mean())
+    return 0.0
+
+
+def fit_frontier(frontier: pd.DataFrame) -> dict[tuple[str, str], GaoFit | None]:
+    """Fit every (method, metric) of a frontier table (columns method, sqrt_kl, gold_reward, proxy_reward).
+
+    `best_of_n` rows get the best-of-n form, every other non-base method (ppo) the RL form;
+    rewards are taken relative to the base policy's (see `_base_offset`).
+    """
+    fits: dict[tuple[str, str], GaoFit | None] = {}
+    methods = [m for m in frontier["method"].dropna().unique() if m != "base"]
+    for method in methods:
+        rows = frontier[frontier["method"] == method]
+        kind: FitKind = "best_of_n" if method == "best_of_n" else "rl"
+        for metric in FRONTIER_METRICS:
+            if metric not in rows.columns:
+                fits[(method, metric)] = None
+                continue
+            fits[(method, metric)] = fit(
+                kind, rows["sqrt_kl"].to_numpy(float), rows[metric].to_numpy(float), _base_offset(frontier, metric)
+            )
+    return fits

@@ -94,9 +94,11 @@ def main() -> None:
         scores = sample_scores(model, tokenizer, params, device)
         proxy = np.array([s["proxy"] for s in scores])
         normalization = {"mean": float(proxy.mean()), "std": float(proxy.std() + 1e-8), "n_samples": len(proxy)}
+        simulated = "gold_chosen" in test_pairs[0]
         metrics, calibration = reward_model_metrics(
             chosen, rejected,
-            gold_chosen=[p.get("gold_chosen") for p in test_pairs], gold_rejected=[p.get("gold_rejected") for p in test_pairs],
+            gold_chosen=[p["gold_chosen"] for p in test_pairs] if simulated else None,
+            gold_rejected=[p["gold_rejected"] for p in test_pairs] if simulated else None,
             proxy=proxy.tolist(), gold=[s["gold"] for s in scores], n_bins=cfg.calibration_bins,
         )
         with atomic_output(MODEL_DIR) as tmp:

@@ -1,0 +1,177 @@
+"""Evaluate a policy's samples with every registered metric, each with a bootstrap CI; best-of-n.
+
+Samples are generation records (see metrics/sample_metrics.py), k per
+prompt. Every confidence interval resamples prompts: the k samples of a
+prompt are correlated, and the prompts are what the evaluation draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from metrics.bootstrap import bootstrap_ci
+from metrics.registry import METRICS, Metric, get_metric
+
+Record = Mapping[str, Any]
+CI = dict[str, float]
+BEST_OF_N_FIELDS = ("gold_reward", "proxy_reward", "proxy_reward_norm")
+
+
+def group_by_prompt(records: Sequence[Record]) -> list[list[Record]]:
+    """Records grouped by prompt_id (ascending), each group sorted by sample_idx."""
+    groups: dict[Any, list[Record]] = defaultdict(list)
+    for r in records:
+        groups[r["prompt_id"]].append(r)
+    return [sorted(groups[p], key=lambda r: r["sample_idx"]) for p in sorted(groups)]
+
+
+def resample_multiplicities(draw_counts: np.ndarray, rank: np.ndarray, group_size: np.ndarray) -> np.ndarray:
+    """Copies of each record in a resample where its prompt was drawn draw_counts times.
+
+    A prompt drawn w times contributes its first w samples (cycling past k):
+    drawing a prompt again stands for a new response to it, while an exact copy
+    of the first one would read as lost diversity. In simulation (60 prompts,
+    iid responses) the 95% interval then covers the expected set metric in
+    95-98% of datasets with k = 4 samples per prompt, 65-90% with k = 2, and
+    0-50% with plain copies (k = 1).
+    """
+    return np.where(draw_counts > rank, (draw_counts - rank + group_size - 1) // group_size, 0)
+
+
+def _item_ci(metric: Metric, records: Sequence[Record], kwargs: dict[str, Any], n_boot: int, confidence: float, seed: int) -> CI:
+    values = [metric.fn(r, **kwargs) for r in records]
+    clusters = [r["prompt_id"] for r in records]
+    return bootstrap_ci(values, metric.aggregation, n_boot, confidence, seed, clusters=clusters)
+
+
+def _prompt_ci(metric: Metric, groups: list[list[Record]], kwargs: dict[str, Any], n_boot: int, confidence: float, seed: int) -> CI:
+    values = np.array([metric.fn(g, **kwargs) for g in groups], dtype=float)
+    return bootstrap_ci(values, metric.aggregation, n_boot, confidence, seed)
+
+
+def _set_ci(metric: Metric, groups: list[list[Record]], kwargs: dict[str, Any], n_boot: int, confidence: float, seed: int) -> CI:
+    records = [r for g in groups for r in g]
+    sizes = np.array([len(g) for g in groups])
+    prompt = np.repeat(np.arange(len(groups)), sizes)  # (R,) prompt position of each record
+    rank = np.concatenate([np.arange(s) for s in sizes]) if len(groups) else np.zeros(0, dtype=int)
+    statistic = metric.fn(records, **kwargs)
+
+    def on_draw(drawn: np.ndarray) -> float:
+        counts = np.bincount(drawn.astype(np.int64), minlength=len(groups))[prompt]
+        return statistic(resample_multiplicities(counts, rank, sizes[prompt]))
+
+    # the full data (every prompt once) is each prompt's first sample
+    ci = bootstrap_ci(np.arange(len(groups)), on_draw, n_boot, confidence, seed)
+    if sizes.size and sizes.max() < 2:
+        # with one sample per prompt a redrawn prompt can only be an exact copy, and copies bias set
+        # diversity by several standard errors (interval coverage 0-50% in simulation): no interval
+        ci["ci_low"] = ci["ci_high"] = float("nan")
+    return ci
+
+
+def compute_metric(
+    metric: Metric | str,
+    records: Sequence[Record],
+    context: Mapping[str, Any] | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> CI:
+    """{"mean", "ci_low", "ci_high"} of one metric on records; context supplies metric.params."""
+    metric = get_metric(metric) if isinstance(metric, str) else metric
+    context = context or {}
+    missing = [p for p in metric.params if p not in context]
+    if missing:
+        raise KeyError(f"metric {metric.name!r} needs {missing} in the evaluation context")
+    kwargs = {p: context[p] for p in metric.params}
+    if metric.level == "item":
+        return _item_ci(metric, records, kwargs, n_boot, confidence, seed)
+    level_ci = _prompt_ci if metric.level == "prompt" else _set_ci
+    return level_ci(metric, group_by_prompt(records), kwargs, n_boot, confidence, seed)
+
+
+def pair_with_base(samples: Sequence[Record], base_samples: Sequence[Record]) -> list[dict[str, Any]]:
+    """Copies of samples with base_gold_reward: the base sample's gold on the same (prompt_id, sample_idx)."""
+    base = {(b["prompt_id"], b["sample_idx"]): float(b["gold_reward"]) for b in base_samples}
+    missing = [(s["prompt_id"], s["sample_idx"]) for s in samples if (s["prompt_id"], s["sample_idx"]) not in base]
+    if missing:
+        raise KeyError(f"{len(missing)} samples have no base sample on the same (prompt_id, sample_idx), e.g. {missing[:3]}")
+    return [{**s, "base_gold_reward": base[(s["prompt_id"], s["sample_idx"])]} for s in samples]
+
+
+def evaluate_policy(
+    samples: Sequence[Record],
+    base_samples: Sequence[Record] | None,
+    vocab_size: int,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, CI]:
+    """Every registered metric on a policy's samples: {name: {"mean", "ci_low", "ci_high"}}.
+
+    Metrics whose required fields are missing are left out, e.g.
+    win_rate_vs_base without base_samples. Every metric uses the same seed, so
+    item metrics see the same prompt resamples (comparable intervals).
+    """
+    records = pair_with_base(samples, base_samples) if base_samples is not None else list(samples)
+    context = {"vocab_size": vocab_size}
+    out = {}
+    for metric in METRICS.values():
+        if records and all(field in records[0] for field in metric.requires):
+            out[metric.name] = compute_metric(metric, records, context, n_boot, confidence, seed)
+    return out
+
+
+def delta_vs_base(policy_metrics: Mapping[str, CI], base_metrics: Mapping[str, CI]) -> dict[str, float]:
+    """policy mean - base mean for every metric both hold (read the sign with metric_info)."""
+    return {name: policy_metrics[name]["mean"] - base_metrics[name]["mean"] for name in policy_metrics if name in base_metrics}
+
+
+# ---------------------------------------------------------------------------- best-of-n
+
+
+def best_of_n_kl(n: int) -> float:
+    """Analytic KL(best-of-n || base) = log n - (n - 1) / n (Stiennon et al. 2020, Gao et al. 2022).
+
+    Exact for continuous reward distributions; an upper bound otherwise
+    (Beirami et al. 2024), e.g. when several responses share a reward.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return math.log(n) - (n - 1) / n
+
+
+def select_best_of_n(samples: Sequence[Record], n: int) -> list[Record]:
+    """Per prompt, among its first n samples (by sample_idx), the one with the highest proxy_reward.
+
+    Ties go to the lowest sample_idx. A prompt with fewer than n samples is an error.
+    """
+    chosen = []
+    for group in group_by_prompt(samples):
+        if len(group) < n:
+            raise ValueError(f"prompt {group[0]['prompt_id']!r} has {len(group)} samples, best-of-{n} needs {n}")
+        chosen.append(max(group[:n], key=lambda r: (r["proxy_reward"], -r["sample_idx"])))
+    return chosen
+
+
+def best_of_n(
+    samples: Sequence[Record], ns: Sequence[int], n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[int, dict[str, Any]]:
+    """{n: {"gold_reward": CI, "proxy_reward": CI, "proxy_reward_norm": CI, "kl": float, "sqrt_kl": float}}.
+
+    CIs resample prompts (one chosen sample each); kl is best_of_n_kl(n). Use
+    select_best_of_n for the chosen records themselves.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    for n in ns:
+        chosen = select_best_of_n(samples, n)
+        row: dict[str, Any] = {f: bootstrap_ci([float(r[f]) for r in chosen], np.mean, n_boot, confidence, seed) for f in BEST_OF_N_FIELDS}
+        row["kl"] = best_of_n_kl(n)
+        row["sqrt_kl"] = math.sqrt(row["kl"])
+        out[n] = row
+    return out

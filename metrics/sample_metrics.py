@@ -1,0 +1,110 @@
+"""Per-sample metrics: pure functions of one generation record.
+
+A record carries prompt_id, sample_idx, response, response_ids, n_tokens,
+ended_with_eos, logprob (summed over the response tokens under the policy),
+ref_logprob (the same tokens under the base policy), gold_reward, proxy_reward
+and proxy_reward_norm (the proxy standardised on base-policy samples, so that
+it lives on the gold scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Record = Mapping[str, Any]
+
+
+def gold_reward(record: Record) -> float:
+    """Gold (simulated-human) reward of the response."""
+    return float(record["gold_reward"])
+
+
+def proxy_reward(record: Record) -> float:
+    """Raw score of the proxy reward model."""
+    return float(record["proxy_reward"])
+
+
+def proxy_reward_norm(record: Record) -> float:
+    """Proxy reward standardised with base-policy statistics."""
+    return float(record["proxy_reward_norm"])
+
+
+def proxy_gold_gap(record: Record) -> float:
+    """proxy_reward_norm - gold_reward: how much the proxy over-rates the response.
+
+    A gap that grows while the policy is optimised is the signature of reward
+    over-optimisation (Gao et al. 2022), hence lower is better.
+    """
+    return float(record["proxy_reward_norm"]) - float(record["gold_reward"])
+
+
+def kl_k1(record: Record) -> float:
+    """Sequence-level k1 estimate of KL(policy || base): logprob - ref_logprob.
+
+    Unbiased when the response was sampled from the policy, but a single
+    value may be negative; only the mean is a KL estimate.
+    """
+    return float(record["logprob"]) - float(record["ref_logprob"])
+
+
+def kl_k3(record: Record) -> float:
+    """Sequence-level k3 estimate (Schulman 2020): exp(r) - 1 - r with r = ref_logprob - logprob.
+
+    Unbiased for KL(policy || base) under policy samples and never negative;
+    at sequence level r can be large, so k3 may overflow to inf.
+    """
+    r = float(record["ref_logprob"]) - float(record["logprob"])
+    with np.errstate(over="ignore"):
+        return float(np.expm1(r) - r)
+
+
+def length(record: Record) -> float:
+    """Number of response tokens."""
+    return float(record["n_tokens"])
+
+
+def ended_with_eos(record: Record) -> float:
+    """1 if the response ended with EOS (not cut at the token limit), else 0."""
+    return float(bool(record["ended_with_eos"]))
+
+
+def repetition_rate(ids: Sequence[int], n: int = 2) -> float:
+    """Share of repeated n-grams in one response: 1 - unique / total (0 without any n-gram)."""
+    grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repetition(record: Record, n: int = 2) -> float:
+    """repetition_rate of the response token ids."""
+    return repetition_rate(list(record["response_ids"]), n)
+
+
+def win_score(policy_gold: float, base_gold: float) -> float:
+    """1 if the policy response beats the base one under gold, 0.5 on a tie, 0 otherwise."""
+    if policy_gold > base_gold:
+        return 1.0
+    return 0.5 if policy_gold == base_gold else 0.0
+
+
+def win_vs_base(record: Record) -> float:
+    """win_score against the base sample paired with this one (field base_gold_reward)."""
+    return win_score(float(record["gold_reward"]), float(record["base_gold_reward"]))
+
+
+def ref_logprob_and_length(record: Record) -> tuple[float, float]:
+    """(ref_logprob, n_tokens): the unit that weighted_perplexity aggregates."""
+    return float(record["ref_logprob"]), float(record["n_tokens"])
+
+
+def weighted_perplexity(pairs: np.ndarray) -> float:
+    """exp(-sum ref_logprob / sum n_tokens) over rows of (ref_logprob, n_tokens); nan without tokens.
+
+    A token-weighted corpus perplexity, not a mean of per-sample
+    perplexities (which long, easy samples would not dominate as they should).
+    """
+    pairs = np.asarray(pairs, dtype=float).reshape(-1, 2)
+    n_tokens = pairs[:, 1].sum()
+    return float(np.exp(-pairs[:, 0].sum() / n_tokens)) if n_tokens > 0 else float("nan")

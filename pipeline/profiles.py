@@ -1,0 +1,74 @@
+"""Write params.yaml for a profile: the documented defaults with a profile's overrides applied.
+
+    python -m pipeline.profiles default            # the embedded CPU run (the committed params.yaml)
+    python -m pipeline.profiles tiny               # seconds-long smoke run (tests use it)
+    python -m pipeline.profiles gpu                # larger models/batches for one GPU
+    python -m pipeline.profiles smollm2 --out params.yaml
+Profiles live in profiles/<name>.yaml as partial overrides; every key is validated.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+from pipeline.config import ConfigError, Params, parse_params
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+TOP_LEVEL_DOCS = {"seed": "seeds every stage", "device": "auto (CUDA when present) | cpu | cuda"}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "extra_policies" else value
+    return out
+
+
+def profile_params(name: str) -> Params:
+    if name == "default":
+        return Params()
+    path = PROFILES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        offered = ["default"] + sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile {name!r} not found; choose from {offered}")
+    return parse_params(merge(Params().model_dump(), yaml.safe_load(path.read_text()) or {}), str(path))
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def render(params: Params, name: str) -> str:
+    """params.yaml text: every key, with its documentation as a comment."""
+    lines = [
+        "# rlhf-bench parameters, validated by pipeline/config.py (unknown keys are errors).",
+        f"# Profile: {name}. Regenerate with `python -m pipeline.profiles {name}`; profiles/ lists the others.",
+        "",
+    ]
+    for key, field in Params.model_fields.items():
+        value = getattr(params, key)
+        if not isinstance(value, BaseModel):
+            lines.append(f"{key}: {_flow(value)}  # {TOP_LEVEL_DOCS.get(key, field.description or '')}")
+            continue
+        lines.append(f"{key}:")
+        for sub, subfield in type(value).model_fields.items():
+            doc = f"  # {subfield.description}" if subfield.description else ""
+            lines.append(f"  {sub}: {_flow(getattr(value, sub))}{doc}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="default, or a file name in profiles/ without .yaml")
+    parser.add_argument("--out", default="params.yaml")
+    args = parser.parse_args(argv)
+    Path(args.out).write_text(render(profile_params(args.name), args.name))
+    print(f"wrote {args.out} (profile {args.name})")
+
+
+if __name__ == "__main__":
+    main()

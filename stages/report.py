@@ -1,0 +1,24 @@
+"""Stage report: render REPORT.md and reports/figures/ from saved results only (never trains or samples).
+
+    python -m stages.report           # reads params.yaml: report
+"""
+
+from __future__ import annotations
+
+from pipeline.config import load_params
+from pipeline.io import stage_timer
+from pipeline.stage import run_stage
+from reports.render import render_report
+
+
+def main() -> None:
+    cfg = load_params().report
+    with stage_timer("report", write=False):
+        render_report(
+            "results", "REPORT.md", "reports/figures", "params.yaml", "dvc.lock",
+            n_samples_shown=cfg.n_samples_shown, dpi=cfg.figure_dpi,
+        )
+
+
+if __name__ == "__main__":
+    run_stage(main)
