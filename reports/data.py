@@ -52,6 +52,9 @@ def load_metrics(results_dir: Path) -> dict[str, Any]:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
+    info = results_dir / "metric_info.json"
+    if info.is_file():
+        data = data | {"metric_info": json.loads(info.read_text())}
     return data | load_timings(results_dir, data)
 
 

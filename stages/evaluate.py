@@ -53,7 +53,7 @@ def main() -> None:
     gold_fn = get_gold_scorer(params.annotator.gold)
     names = list(params.generate.policies) + list(params.generate.extra_policies)
     tokenizer = load_tokenizer("models/base")
-    remove_outputs(RESULTS / "metrics.json", RESULTS / "samples.jsonl", RESULTS / "frontier.csv")
+    remove_outputs(RESULTS / "metrics.json", RESULTS / "metric_info.json", RESULTS / "samples.jsonl", RESULTS / "frontier.csv")
     with stage_timer("evaluate"):
         rm, norm = load_reward_model("models/reward", device)
         samples = {name: read_jsonl(OUTPUTS / f"{name}.jsonl") for name in names}
@@ -71,10 +71,10 @@ def main() -> None:
         "run": {"seed": params.seed, "device": str(device), "packages": package_versions()},
         "policies": policies,
         "best_of_n": bon,
-        "metric_info": metric_info(),
     }
     write_csv(RESULTS / "frontier.csv", points)
     write_jsonl(RESULTS / "samples.jsonl", ({k: r[k] for k in SAMPLE_FIELDS} for recs in samples.values() for r in recs))
+    write_json(RESULTS / "metric_info.json", metric_info())
     write_json(RESULTS / "metrics.json", summary)
 
 
