@@ -1,6 +1,8 @@
 # Two commands on a fresh machine: `make repro` (the pipeline) and `make test` (the suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# dvc runs each stage's `python -m stages.<name>`: the venv must come first on PATH
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup repro test lint bench smollm2 clean-venv

@@ -164,16 +164,17 @@ class SelfBleuIndex:
     def matches(self, present: np.ndarray) -> np.ndarray:
         """(D, 4) hypothesis n-gram counts clipped by the max count in any other present text."""
         keep = np.flatnonzero(present[self.doc])
-        out = np.zeros(self.lengths.size * BLEU_ORDER)
-        if keep.size:
-            gram, count, doc = self.gram[keep], self.count[keep], self.doc[keep]
-            m = np.arange(keep.size)
-            start = np.maximum.accumulate(np.where(np.r_[True, gram[1:] != gram[:-1]], m, 0))
-            nxt = np.minimum(start + 1, keep.size - 1)
-            second = np.where((start + 1 < keep.size) & (gram[nxt] == gram), count[nxt], 0)
-            # the best other text holds the top count, unless this text is the top one
-            best_other = np.where(doc[start] == doc, second, count[start])
-            np.add.at(out, doc * BLEU_ORDER + self.order[keep], np.minimum(count, best_other))
+        size = self.lengths.size * BLEU_ORDER
+        if not keep.size:
+            return np.zeros((self.lengths.size, BLEU_ORDER))
+        gram, count, doc = self.gram[keep], self.count[keep], self.doc[keep]
+        m = np.arange(keep.size)
+        start = np.maximum.accumulate(np.where(np.r_[True, gram[1:] != gram[:-1]], m, 0))
+        nxt = np.minimum(start + 1, keep.size - 1)
+        second = np.where((start + 1 < keep.size) & (gram[nxt] == gram), count[nxt], 0)
+        # the best other text holds the top count, unless this text is the top one
+        best_other = np.where(doc[start] == doc, second, count[start])
+        out = np.bincount(doc * BLEU_ORDER + self.order[keep], weights=np.minimum(count, best_other), minlength=size)
         return out.reshape(-1, BLEU_ORDER)
 
     def score(self, mult: np.ndarray) -> float:

@@ -63,6 +63,14 @@ def remove_outputs(*paths: str | Path) -> None:
         _remove(Path(p))
 
 
+def clear_checkpoints(ckpt_dir: str | Path) -> None:
+    """Keep a (persisted, DVC-declared) checkpoint directory but empty it once a run has finished:
+    checkpoints exist only to resume an interrupted run."""
+    ckpt_dir = Path(ckpt_dir)
+    _remove(ckpt_dir)
+    ckpt_dir.mkdir(parents=True)
+
+
 def _json_default(obj):
     if hasattr(obj, "item"):
         return obj.item()

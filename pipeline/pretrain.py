@@ -75,9 +75,12 @@ def training_args(cfg: PolicyConfig, seed: int, ckpt_dir: Path, use_cpu: bool, b
 
 
 def pretrain(model, tokenizer, train: PackedBlocks, args: TrainingArguments, callbacks: list, resume: bool) -> dict:
+    """Train for args.max_steps; returns the final logged loss, which (unlike the Trainer's running
+    average) is the same whether or not the run was resumed from a checkpoint."""
     trainer = Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks)
     result = trainer.train(resume_from_checkpoint=True if resume else None)
-    return {"train_loss": result.training_loss, "steps": result.global_step}
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"train_loss": losses[-1] if losses else None, "steps": result.global_step}
 
 
 @torch.no_grad()

@@ -14,9 +14,35 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from pipeline.config import load_params
-from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
-from pipeline.models import autocast_dtype, fetch_pretrained, new_gpt2, resolve_device, save_model, seed_everything, train_tokenizer
-from pipeline.pretrain import PackedBlocks, config_fingerprint, held_out_perplexity, prepare_checkpoint_dir, pretrain, training_args
+from pipeline.io import (
+    MANIFEST_NAME,
+    atomic_output,
+    clear_checkpoints,
+    dumps,
+    log,
+    manifest,
+    read_jsonl,
+    remove_outputs,
+    stage_timer,
+    write_json,
+)
+from pipeline.models import (
+    autocast_dtype,
+    fetch_pretrained,
+    new_gpt2,
+    resolve_device,
+    save_model,
+    seed_everything,
+    train_tokenizer,
+)
+from pipeline.pretrain import (
+    PackedBlocks,
+    config_fingerprint,
+    held_out_perplexity,
+    prepare_checkpoint_dir,
+    pretrain,
+    training_args,
+)
 from pipeline.stage import run_stage
 
 MODEL_DIR, RESULTS_DIR, CKPT_DIR = Path("models/base"), Path("results/base_policy"), Path("checkpoints/base_policy")
@@ -51,6 +77,7 @@ def main() -> None:
         with atomic_output(MODEL_DIR) as tmp:
             save_model(model.cpu(), tokenizer, tmp)
             (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="base_policy")))
+        clear_checkpoints(CKPT_DIR)  # they exist only to resume an interrupted run; a finished one starts afresh
     n_params = sum(p.numel() for p in model.parameters())
     metrics = {"perplexity": perplexity, "n_params": n_params, "vocab_size": len(tokenizer), **train_stats}
     log.info("base policy: %s", metrics)

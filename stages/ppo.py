@@ -18,7 +18,19 @@ from tqdm.auto import tqdm
 
 from pipeline.config import load_params
 from pipeline.gold import get_gold_scorer
-from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, manifest, read_jsonl, remove_outputs, stage_timer, write_csv, write_json
+from pipeline.io import (
+    MANIFEST_NAME,
+    atomic_output,
+    clear_checkpoints,
+    dumps,
+    log,
+    manifest,
+    read_jsonl,
+    remove_outputs,
+    stage_timer,
+    write_csv,
+    write_json,
+)
 from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model, seed_everything
 from pipeline.ppo_checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from pipeline.ppo_eval import evaluate_point
@@ -82,6 +94,7 @@ def main() -> None:
             with atomic_output(MODEL_DIR) as tmp:
                 save_model(trainer.unwrapped.policy.cpu(), tokenizer, tmp)
                 (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="ppo", processes=acc.num_processes)))
+            clear_checkpoints(CKPT_DIR)
     if not acc.is_main_process:
         return
     history = state.history

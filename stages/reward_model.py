@@ -22,7 +22,18 @@ from pipeline.annotator import accuracy_ceiling
 from pipeline.config import load_params
 from pipeline.generation import generate_samples
 from pipeline.gold import get_gold_scorer
-from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, manifest, read_jsonl, remove_outputs, stage_timer, write_csv, write_json
+from pipeline.io import (
+    MANIFEST_NAME,
+    atomic_output,
+    dumps,
+    log,
+    manifest,
+    read_jsonl,
+    remove_outputs,
+    stage_timer,
+    write_csv,
+    write_json,
+)
 from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model, seed_everything
 from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists
 from pipeline.stage import run_stage

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metrics import METRICS, Metric, evaluate_policy, get_metric, metric_info, register
+from metrics import METRICS, Metric, compute_metric, evaluate_policy, get_metric, metric_info, register
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_register_function_form_and_custom_aggregation(scratch_metric):
     register("test_max_gold", lambda r: r["gold_reward"], aggregation=np.max, description="max gold")
     scratch_metric.append("test_max_gold")
     samples = [{"prompt_id": i, "sample_idx": 0, "gold_reward": g} for i, g in enumerate([0.1, 0.7, 0.3])]
-    assert get_metric("test_max_gold").aggregation([r["gold_reward"] for r in samples]) == 0.7
+    ci = compute_metric("test_max_gold", samples, n_boot=50)
+    assert ci["mean"] == 0.7 and ci["ci_high"] == 0.7 and 0.1 <= ci["ci_low"] <= 0.7
 
 
 def test_duplicate_and_unknown_names(scratch_metric):

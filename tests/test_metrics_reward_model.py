@@ -6,7 +6,14 @@ import warnings
 import numpy as np
 import pytest
 
-from metrics import calibration_bins, correlations, expected_calibration_error, gold_accuracy, pairwise_accuracy, reward_model_metrics
+from metrics import (
+    calibration_bins,
+    correlations,
+    expected_calibration_error,
+    gold_accuracy,
+    pairwise_accuracy,
+    reward_model_metrics,
+)
 
 
 def sigmoid(x):

@@ -1,0 +1,438 @@
+"""PPO throughput: episodes/second of our PPO (pipeline.ppo_trainer) versus TRL 1.12's PPOTrainer.
+
+What it measures
+  Both implementations train copies of the same random-init GPT-2 policy/reference
+  (GPT2LMHeadModel) and value/reward (GPT2ForSequenceClassification, num_labels=1) on the same
+  prompts with the same PPO settings: fixed-length responses (EOS never ends a response and
+  nothing is truncated), 4 PPO epochs, 1 minibatch, one rollout batch per update. Each repeat
+  builds a fresh trainer per implementation, runs 1 warm-up update, then times N updates. The two
+  implementations run interleaved in one process (their order alternates between repeats) so that
+  background load hits both alike. Reported: the median seconds per update over all timed updates,
+  episodes/s = batch size / that median, our generation / scoring / update split, and ours/TRL.
+
+Shapes
+  default  the project's default profile on CPU: GPT-2 with 4 layers x 128 wide, 4 heads,
+           vocab 4096; 32 episodes per update, 8-token prompts, 24-token responses; fp32.
+  --gpu    GPT-2-124M shape (12 layers x 768, 12 heads, vocab 50257); 64 episodes,
+           16-token prompts, 48-token responses; bf16 autocast over fp32 weights in both.
+  --tiny   smoke sizes for either mode, to test the code path on a CPU in seconds.
+
+TRL 1.12 (the last release with PPO) is never a project dependency. Install it into a throwaway,
+git-ignored directory once; the bench puts that directory first on sys.path:
+    .venv/bin/python -m pip install --no-deps --target bench/out/trl112 trl==1.12.0
+
+Run (from the repository root):
+    python -m bench.ppo_throughput                       # CPU, default shapes
+    python -m bench.ppo_throughput --gpu                 # GPU machine (carry bench/out/trl112)
+    python -m bench.ppo_throughput --tiny --updates 2 --repeats 1      # smoke test
+    python -m bench.ppo_throughput --gpu --tiny --updates 2 --repeats 1  # GPU code path on CPU
+Results: a table on stdout and bench/out/ppo_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "bench" / "out"
+TRL_DIR = OUT_DIR / "trl112"
+TRL_VERSION = "1.12.0"
+INSTALL_HINT = f".venv/bin/python -m pip install --no-deps --target {TRL_DIR.relative_to(ROOT)} trl=={TRL_VERSION}"
+
+# Set before transformers / TRL are imported: no tokenizer thread pool fighting the 2 torch threads,
+# and no "experimental API" warning on every import.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+SEED = 0
+# Why CPU runs default to 1 torch thread: on this 2-core machine other processes (the pipeline,
+# tests) often hold a core; a 2-thread OpenMP pool then stalls at every barrier waiting for a
+# descheduled thread, and an update of the tiny model went from 0.05 s to 6 s: the figure then
+# measures the scheduler, not PPO. One thread per implementation only time-slices.
+THREADS_WHY = "1 thread on CPU: a 2-thread pool on a shared 2-core machine stalls at OpenMP barriers (100x swings)"
+PAD_ID, EOS_ID, UNK_ID = 0, 1, 2  # the first ordinary token id is 3
+
+
+@dataclass(frozen=True)
+class Shape:
+    n_layer: int
+    n_embd: int
+    n_head: int
+    vocab_size: int
+    n_positions: int
+    batch_size: int  # episodes per update
+    prompt_length: int
+    response_length: int
+    bf16: bool
+
+
+CPU_SHAPE = Shape(n_layer=4, n_embd=128, n_head=4, vocab_size=4096, n_positions=128, batch_size=32, prompt_length=8, response_length=24, bf16=False)
+GPU_SHAPE = Shape(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024, batch_size=64, prompt_length=16, response_length=48, bf16=True)
+TINY_SHAPE = Shape(n_layer=2, n_embd=32, n_head=2, vocab_size=256, n_positions=64, batch_size=8, prompt_length=4, response_length=6, bf16=False)
+
+# PPO hyperparameters shared by both implementations (params.yaml's ppo defaults). They do not
+# change the amount of compute, but are kept identical so both runs do the same algorithm.
+PPO = {"ppo_epochs": 4, "num_minibatches": 1, "lr": 5e-5, "kl_coef": 0.05, "kl_estimator": "k1", "temperature": 1.0,
+       "cliprange": 0.2, "cliprange_value": 0.2, "vf_coef": 0.1, "gamma": 1.0, "lam": 0.95, "whiten_rewards": False}
+
+# Every change made to either implementation for this bench (also written to the JSON).
+PATCHES = {
+    "ours": [
+        "pipeline.ppo_trainer.sample is rebound, inside the bench only, to generation.sample(stop_at_eos=False): "
+        "PPOTrainer.rollout has no switch for it. Generation then runs with eos_token_id=None (EOS is an ordinary, "
+        "samplable token that ends nothing) and every response keeps response_length tokens with an all-ones mask.",
+    ],
+    "trl": [
+        "none to TRL's code. Configured with stop_token=None, which makes TRL itself set the policy's "
+        "generation_config.eos_token_id=None (EOS ends nothing, no truncation), and missing_eos_penalty=None.",
+    ],
+}
+
+
+# ---------------------------------------------------------------- TRL 1.12 import
+def use_trl112():
+    """Import TRL 1.12 from the throwaway directory, ahead of the venv's TRL 1.16."""
+    if not (TRL_DIR / "trl" / "experimental" / "ppo" / "ppo_trainer.py").is_file():
+        sys.exit(f"TRL {TRL_VERSION} is not installed for the bench; run:\n    {INSTALL_HINT}\nor pass --skip-trl")
+    if "trl" in sys.modules:  # a TRL imported earlier would shadow 1.12
+        sys.exit("ppo_throughput: trl was already imported before TRL 1.12 could be put first on sys.path")
+    sys.path.insert(0, str(TRL_DIR))
+    import trl
+
+    if trl.__version__ != TRL_VERSION or not Path(trl.__file__).is_relative_to(TRL_DIR):
+        sys.exit(f"ppo_throughput: expected TRL {TRL_VERSION} from {TRL_DIR}, got {trl.__version__} from {trl.__file__}")
+    return trl
+
+
+# ---------------------------------------------------------------- shared inputs
+def build_tokenizer(vocab_size: int):
+    """A word-level tokenizer of exactly vocab_size ids with separate PAD and EOS.
+
+    Prompts are random token ids, so no BPE training is needed; the tokenizer only supplies the
+    special ids and the padding both trainers use, and makes len(tokenizer) match the model's vocab.
+    """
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from pipeline.models import EOS_TOKEN, PAD_TOKEN
+
+    vocab = {PAD_TOKEN: PAD_ID, EOS_TOKEN: EOS_ID, "<|unk|>": UNK_ID} | {f"t{i}": i for i in range(UNK_ID + 1, vocab_size)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token=PAD_TOKEN, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, unk_token="<|unk|>", padding_side="left"
+    )
+
+
+@dataclass
+class Models:
+    policy: torch.nn.Module
+    ref: torch.nn.Module
+    value: torch.nn.Module
+    reward: torch.nn.Module
+
+    def copy(self) -> Models:
+        """Fresh copies, so every run starts from the same weights (training changes the policy and value)."""
+        return Models(*(copy.deepcopy(m) for m in (self.policy, self.ref, self.value, self.reward)))
+
+
+def build_models(shape: Shape, tokenizer) -> Models:
+    from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
+
+    from pipeline.models import disable_dropout
+
+    torch.manual_seed(SEED)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=shape.n_positions, n_embd=shape.n_embd, n_layer=shape.n_layer, n_head=shape.n_head,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    policy = GPT2LMHeadModel(config)
+    rm_config = copy.deepcopy(config)
+    rm_config.num_labels = 1  # a scalar head
+    reward = GPT2ForSequenceClassification(rm_config)
+    for model in (policy, reward):
+        disable_dropout(model)  # as the pipeline loads models; TRL disables dropout itself too
+    # The value model starts as the reward model, as in stages/ppo.py.
+    return Models(policy, copy.deepcopy(policy).eval(), copy.deepcopy(reward), reward.eval())
+
+
+def make_prompts(shape: Shape, n: int) -> list[list[int]]:
+    """n prompts of exactly prompt_length ordinary token ids (no padding, so both trainers see the same tensors)."""
+    gen = torch.Generator().manual_seed(SEED)
+    return torch.randint(UNK_ID + 1, shape.vocab_size, (n, shape.prompt_length), generator=gen).tolist()
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timestamp marks finished work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def release(device: torch.device) -> None:
+    """Drop the last run's trainer and models before the next one is timed."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------- ours
+@contextmanager
+def responses_never_cut():
+    """PATCH (bench only, see PATCHES['ours']): make our rollout sample fixed-length responses."""
+    from pipeline import ppo_trainer
+
+    original = ppo_trainer.sample
+    ppo_trainer.sample = functools.partial(original, stop_at_eos=False)
+    try:
+        yield
+    finally:
+        ppo_trainer.sample = original
+
+
+def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, updates: int, device: torch.device) -> list[dict]:
+    """Time trainer.step over 1 warm-up + `updates` updates; returns one row per timed update."""
+    from accelerate import Accelerator
+
+    from pipeline.config import PPOConfig
+    from pipeline.ppo_trainer import PPOTrainer
+
+    acc = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if shape.bf16 else "no")  # as stages/ppo.py
+    cfg = PPOConfig(total_updates=updates + 1, batch_size=shape.batch_size, response_length=shape.response_length, missing_eos_penalty=None, **PPO)
+    trainer = PPOTrainer(cfg, acc, models.policy, models.ref, models.value, models.reward, tokenizer, {"mean": 0.0, "std": 1.0}, seed=SEED)
+    rows, b = [], shape.batch_size
+    with responses_never_cut():
+        for update in range(updates + 1):
+            sync(device)
+            t0 = time.perf_counter()
+            stats = trainer.step(prompts[update * b : (update + 1) * b], update)
+            sync(device)
+            wall = time.perf_counter() - t0
+            if stats["val/response_length"] != shape.response_length:  # the patch must hold, or the comparison is unfair
+                raise RuntimeError(f"ours: responses were cut (mean length {stats['val/response_length']})")
+            rows.append({"s": wall} | {k.split("/")[1][:-2]: stats[k] for k in ("time/generation_s", "time/scoring_s", "time/update_s")})
+    acc.free_memory()
+    return rows[1:]  # the first update is warm-up
+
+
+# ---------------------------------------------------------------- TRL 1.12
+def update_clock(device: torch.device):
+    """A callback that timestamps train begin and every update's end.
+
+    TRL's train() runs all its updates in one call; on_step_end fires once per update, after the
+    PPO epochs, the metrics logging and the LR step, so consecutive marks bracket whole updates.
+    """
+    from transformers import TrainerCallback
+
+    class UpdateClock(TrainerCallback):
+        def __init__(self):
+            self.marks: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            sync(device)
+            self.marks.append(time.perf_counter())
+
+        def on_step_end(self, args, state, control, **kwargs):
+            sync(device)
+            self.marks.append(time.perf_counter())
+
+    return UpdateClock()
+
+
+def trl_config(shape: Shape, updates: int, device: torch.device, output_dir: Path):
+    from trl.experimental.ppo import PPOConfig as TRLPPOConfig
+
+    return TRLPPOConfig(
+        output_dir=str(output_dir),
+        report_to="none",
+        seed=SEED,
+        use_cpu=device.type == "cpu",
+        bf16=shape.bf16,  # TRL's default is bf16=True; on CPU both run fp32
+        fp16=False,
+        gradient_checkpointing=False,  # TRL's default is True (its PPO loop never enables it); off in ours too
+        per_device_train_batch_size=shape.batch_size,
+        gradient_accumulation_steps=1,
+        local_rollout_forward_batch_size=shape.batch_size,  # one rollout forward per update, as ours
+        total_episodes=(updates + 1) * shape.batch_size,  # 1 warm-up + `updates` updates
+        num_mini_batches=PPO["num_minibatches"],
+        num_ppo_epochs=PPO["ppo_epochs"],
+        response_length=shape.response_length,
+        stop_token=None,  # no stop token: EOS ends nothing and nothing is truncated
+        stop_token_id=None,
+        missing_eos_penalty=None,
+        temperature=PPO["temperature"],
+        learning_rate=PPO["lr"],
+        kl_coef=PPO["kl_coef"],
+        kl_estimator=PPO["kl_estimator"],
+        cliprange=PPO["cliprange"],
+        cliprange_value=PPO["cliprange_value"],
+        vf_coef=PPO["vf_coef"],
+        gamma=PPO["gamma"],
+        lam=PPO["lam"],
+        whiten_rewards=PPO["whiten_rewards"],
+        num_sample_generations=0,  # no debugging generations inside the timed loop
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=1_000_000,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+
+
+def run_trl(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, updates: int, device: torch.device) -> list[dict]:
+    """Time TRL's train() for 1 warm-up + `updates` updates, per update through a callback."""
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
+    from trl.experimental.ppo import PPOTrainer as TRLPPOTrainer
+
+    clock = update_clock(device)
+    trainer = TRLPPOTrainer(
+        args=trl_config(shape, updates, device, OUT_DIR / "trl_ppo_run"),
+        processing_class=tokenizer,
+        model=models.policy,
+        ref_model=models.ref,
+        reward_model=models.reward,
+        value_model=models.value,
+        train_dataset=Dataset.from_dict({"input_ids": prompts[: (updates + 1) * shape.batch_size]}),
+        callbacks=[clock],
+    )
+    trainer.remove_callback(PrinterCallback)  # it would print every update's metrics dict
+    trainer.train()
+    if len(clock.marks) != updates + 2:
+        raise RuntimeError(f"TRL: expected {updates + 1} updates, saw {len(clock.marks) - 1}")
+    walls = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
+    return [{"s": s} for s in walls[1:]]  # the first update is warm-up
+
+
+# ---------------------------------------------------------------- summary
+def summarise(rows_by_repeat: list[list[dict]], batch_size: int) -> dict:
+    rows = [r for rep in rows_by_repeat for r in rep]
+    s = statistics.median(r["s"] for r in rows)
+    out = {
+        "s_per_update_median": s,
+        "episodes_per_s": batch_size / s,
+        "s_per_update_min": min(r["s"] for r in rows),
+        "s_per_update_max": max(r["s"] for r in rows),
+        "repeat_medians_s": [statistics.median(r["s"] for r in rep) for rep in rows_by_repeat],
+        "timed_updates": len(rows),
+        "per_update": rows_by_repeat,
+    }
+    for part in ("generation", "scoring", "update"):
+        if part in rows[0]:
+            out[f"{part}_s_median"] = statistics.median(r[part] for r in rows)
+    return out
+
+
+def print_table(summary: dict) -> None:
+    head = f"{'implementation':<16} {'episodes/s':>11} {'s/update':>9} {'generation s':>13} {'scoring s':>10} {'update s':>9}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for name, res in summary["results"].items():
+        split = [f"{res[k]:>{w}.3f}" if k in res else f"{'-':>{w}}" for k, w in (("generation_s_median", 13), ("scoring_s_median", 10), ("update_s_median", 9))]
+        print(f"{name:<16} {res['episodes_per_s']:>11.1f} {res['s_per_update_median']:>9.3f} {' '.join(split)}")
+    if "ratio_ours_over_trl" in summary:
+        print(f"\nours / TRL (episodes/s): {summary['ratio_ours_over_trl']:.2f}x")
+    print("medians over", ", ".join(f"{n}: {r['timed_updates']} timed updates" for n, r in summary["results"].items()))
+
+
+def environment(device: torch.device, trl_module) -> dict:
+    import accelerate
+    import transformers
+
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+        "trl": trl_module.__version__ if trl_module else None,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+    return env
+
+
+# ---------------------------------------------------------------- main
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ppo_throughput", description=__doc__.splitlines()[0])
+    p.add_argument("--updates", type=int, default=5, help="timed updates per repeat (after 1 warm-up update)")
+    p.add_argument("--repeats", type=int, default=3, help="fresh trainers per implementation, interleaved")
+    p.add_argument("--gpu", action="store_true", help="GPT-2-124M shape, batch 64, 16+48 tokens, bf16")
+    p.add_argument("--tiny", action="store_true", help="smoke sizes (keeps --gpu's bf16)")
+    p.add_argument("--skip-trl", action="store_true", help="time ours only")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: 1 on CPU, torch's default on GPU); see THREADS_WHY")
+    p.add_argument("--out", type=Path, default=OUT_DIR / "ppo_throughput.json")
+    args = p.parse_args(argv)
+    if args.updates < 1 or args.repeats < 1:
+        p.error("--updates and --repeats must be >= 1")
+    return args
+
+
+def pick_shape(args) -> Shape:
+    if args.tiny:
+        return replace(TINY_SHAPE, bf16=args.gpu)
+    return GPU_SHAPE if args.gpu else CPU_SHAPE
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    trl_module = None if args.skip_trl else use_trl112()
+    shape, device = pick_shape(args), pick_device()
+    threads = args.threads or (1 if device.type == "cpu" else torch.get_num_threads())
+    torch.set_num_threads(threads)  # same for both implementations: they run in this one process
+    if args.gpu and device.type != "cuda":
+        print("ppo_throughput: --gpu without CUDA: running the GPU settings on the CPU", file=sys.stderr)
+    tokenizer = build_tokenizer(shape.vocab_size)
+    models = build_models(shape, tokenizer)
+    prompts = make_prompts(shape, (args.updates + 1) * shape.batch_size)
+    runners = {"ours": run_ours} | ({} if args.skip_trl else {"trl 1.12": run_trl})
+
+    timings: dict[str, list] = {name: [] for name in runners}
+    for rep in range(args.repeats):
+        order = list(runners) if rep % 2 == 0 else list(reversed(runners))  # alternate who goes first
+        for name in order:
+            t0 = time.perf_counter()
+            timings[name].append(runners[name](models.copy(), tokenizer, prompts, shape, args.updates, device))
+            print(f"repeat {rep + 1}/{args.repeats} {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+            release(device)
+
+    summary = {
+        "benchmark": "ppo_throughput",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": "python -m bench.ppo_throughput " + " ".join(sys.argv[1:] if argv is None else argv),
+        "mode": ("gpu" if args.gpu else "cpu") + ("-tiny" if args.tiny else ""),
+        "settings": asdict(shape) | PPO | {"updates_timed_per_repeat": args.updates, "warmup_updates_per_repeat": 1, "repeats": args.repeats,
+                                                 "torch_threads": threads},
+        "environment": environment(device, trl_module),
+        "patches": PATCHES if trl_module else {"ours": PATCHES["ours"]},
+        "results": {name: summarise(rows, shape.batch_size) for name, rows in timings.items()},
+    }
+    if "trl 1.12" in summary["results"]:
+        summary["ratio_ours_over_trl"] = summary["results"]["ours"]["episodes_per_s"] / summary["results"]["trl 1.12"]["episodes_per_s"]
+    print_table(summary)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
