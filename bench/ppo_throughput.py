@@ -16,6 +16,8 @@ Shapes
   --gpu    GPT-2-124M shape (12 layers x 768, 12 heads, vocab 50257); 64 episodes,
            16-token prompts, 48-token responses; bf16 autocast over fp32 weights in both.
   --tiny   smoke sizes for either mode, to test the code path on a CPU in seconds.
+  CPU runs use 1 torch thread for both implementations unless --threads says otherwise: on a
+  shared 2-core machine a 2-thread pool stalls at OpenMP barriers (see THREADS_WHY).
 
 TRL 1.12 (the last release with PPO) is never a project dependency. Install it into a throwaway,
 git-ignored directory once; the bench puts that directory first on sys.path:
@@ -98,8 +100,14 @@ PATCHES = {
         "samplable token that ends nothing) and every response keeps response_length tokens with an all-ones mask.",
     ],
     "trl": [
-        "none to TRL's code. Configured with stop_token=None, which makes TRL itself set the policy's "
+        "ACCELERATE_MIXED_PRECISION is set to the run's precision ('bf16' with --gpu, else 'no') while TRL's "
+        "PPOTrainer is built: TRL 1.12 creates its own Accelerator() without a mixed_precision argument and relied on "
+        "transformers 4.x's TrainingArguments exporting that variable; transformers 5.24 no longer does, so bf16=True "
+        "silently trained in fp32 (checked: the bench asserts the accelerator's precision for both implementations).",
+        "otherwise none to TRL's behaviour. Configured with stop_token=None, which makes TRL itself set the policy's "
         "generation_config.eos_token_id=None (EOS ends nothing, no truncation), and missing_eos_penalty=None.",
+        "instrumentation only: timing wrappers around the module-level batch_generation, forward/get_reward (no-grad "
+        "calls) and gc.collect that TRL's train() looks up, to split its update time; they call the originals unchanged.",
     ],
 }
 
@@ -180,6 +188,11 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def precision(shape: Shape) -> str:
+    """accelerate's mixed-precision mode: bf16 autocast over fp32 weights, or none."""
+    return "bf16" if shape.bf16 else "no"
+
+
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so a timestamp marks finished work."""
     if device.type == "cuda":
@@ -210,12 +223,18 @@ def responses_never_cut():
 def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, updates: int, device: torch.device) -> list[dict]:
     """Time trainer.step over 1 warm-up + `updates` updates; returns one row per timed update."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from pipeline.config import PPOConfig
     from pipeline.ppo_trainer import PPOTrainer
 
-    acc = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if shape.bf16 else "no")  # as stages/ppo.py
+    # TRL's TrainingArguments reset accelerate's process-wide state and TRL's Accelerator sets it; start
+    # from a clean state so our run does not depend on which implementation ran before it.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    acc = Accelerator(cpu=device.type == "cpu", mixed_precision=precision(shape))  # as stages/ppo.py
     cfg = PPOConfig(total_updates=updates + 1, batch_size=shape.batch_size, response_length=shape.response_length, missing_eos_penalty=None, **PPO)
+    if acc.mixed_precision != precision(shape):
+        raise RuntimeError(f"ours: accelerator mixed_precision={acc.mixed_precision}, expected {precision(shape)}")
     trainer = PPOTrainer(cfg, acc, models.policy, models.ref, models.value, models.reward, tokenizer, {"mean": 0.0, "std": 1.0}, seed=SEED)
     rows, b = [], shape.batch_size
     with responses_never_cut():
@@ -233,8 +252,8 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
 
 
 # ---------------------------------------------------------------- TRL 1.12
-def update_clock(device: torch.device):
-    """A callback that timestamps train begin and every update's end.
+def update_clock(device: torch.device, phases: dict):
+    """A callback that timestamps train begin and every update's end, with a snapshot of `phases`.
 
     TRL's train() runs all its updates in one call; on_step_end fires once per update, after the
     PPO epochs, the metrics logging and the LR step, so consecutive marks bracket whole updates.
@@ -243,17 +262,93 @@ def update_clock(device: torch.device):
 
     class UpdateClock(TrainerCallback):
         def __init__(self):
-            self.marks: list[float] = []
+            self.marks: list[tuple[float, dict]] = []
+
+        def mark(self):
+            sync(device)
+            self.marks.append((time.perf_counter(), dict(phases)))
 
         def on_train_begin(self, args, state, control, **kwargs):
-            sync(device)
-            self.marks.append(time.perf_counter())
+            self.mark()
 
         def on_step_end(self, args, state, control, **kwargs):
-            sync(device)
-            self.marks.append(time.perf_counter())
+            self.mark()
 
     return UpdateClock()
+
+
+@contextmanager
+def trl_phase_timers(device: torch.device, shape: Shape):
+    """Instrumentation only (behaviour unchanged): time TRL's phases for the split ours reports.
+
+    Wraps the module-level names TRL's train() looks up: batch_generation (generation; also checks
+    every response has response_length tokens), forward/get_reward when run without grad (the
+    rollout's reference, value and reward forwards: scoring), and gc.collect, which TRL calls twice
+    per update and which costs a fixed ~0.1-0.3 s on CPU whatever the model size.
+    """
+    from trl.experimental.ppo import ppo_trainer as trl_ppo
+
+    totals = {"generation": 0.0, "scoring": 0.0, "gc": 0.0}
+
+    def timed(fn, key: str, no_grad_only: bool = False):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if no_grad_only and torch.is_grad_enabled():  # the PPO epochs' forward counts as update time
+                return fn(*args, **kwargs)
+            sync(device)
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sync(device)
+                totals[key] += time.perf_counter() - t0
+
+        return wrapper
+
+    def generation(*args, **kwargs):
+        query_responses, logits = timed_generation(*args, **kwargs)
+        if query_responses.shape[1] != shape.prompt_length + shape.response_length:  # fixed length, or the comparison is unfair
+            raise RuntimeError(f"TRL: responses were cut ({query_responses.shape[1] - shape.prompt_length} tokens)")
+        return query_responses, logits
+
+    class TimedGC:
+        """Stands in for the gc module inside TRL's ppo_trainer."""
+
+        collect = staticmethod(timed(gc.collect, "gc"))
+
+        def __getattr__(self, name):
+            return getattr(gc, name)
+
+    saved = {name: getattr(trl_ppo, name) for name in ("batch_generation", "forward", "get_reward", "gc")}
+    timed_generation = timed(saved["batch_generation"], "generation")
+    trl_ppo.batch_generation, trl_ppo.gc = generation, TimedGC()
+    trl_ppo.forward = timed(saved["forward"], "scoring", no_grad_only=True)
+    trl_ppo.get_reward = timed(saved["get_reward"], "scoring", no_grad_only=True)
+    try:
+        yield totals
+    finally:
+        for name, value in saved.items():
+            setattr(trl_ppo, name, value)
+
+
+@contextmanager
+def trl_accelerate_precision(shape: Shape):
+    """PATCH (see PATCHES['trl']): hand TRL's own Accelerator the configured mixed precision.
+
+    TRL 1.12's PPOTrainer builds `Accelerator(gradient_accumulation_steps=...)` and relied on
+    transformers 4.x's TrainingArguments exporting ACCELERATE_MIXED_PRECISION; transformers 5.24 no
+    longer exports it, so bf16=True would silently train in fp32. Set the variable, as 4.x did,
+    while the trainer is built.
+    """
+    key, saved = "ACCELERATE_MIXED_PRECISION", os.environ.get("ACCELERATE_MIXED_PRECISION")
+    os.environ[key] = precision(shape)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
 
 
 def trl_config(shape: Shape, updates: int, device: torch.device, output_dir: Path):
@@ -302,23 +397,31 @@ def run_trl(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, u
     from transformers.trainer_callback import PrinterCallback
     from trl.experimental.ppo import PPOTrainer as TRLPPOTrainer
 
-    clock = update_clock(device)
-    trainer = TRLPPOTrainer(
-        args=trl_config(shape, updates, device, OUT_DIR / "trl_ppo_run"),
-        processing_class=tokenizer,
-        model=models.policy,
-        ref_model=models.ref,
-        reward_model=models.reward,
-        value_model=models.value,
-        train_dataset=Dataset.from_dict({"input_ids": prompts[: (updates + 1) * shape.batch_size]}),
-        callbacks=[clock],
-    )
-    trainer.remove_callback(PrinterCallback)  # it would print every update's metrics dict
-    trainer.train()
+    with trl_phase_timers(device, shape) as phases:
+        clock = update_clock(device, phases)
+        with trl_accelerate_precision(shape):
+            trainer = TRLPPOTrainer(
+                args=trl_config(shape, updates, device, OUT_DIR / "trl_ppo_run"),
+                processing_class=tokenizer,
+                model=models.policy,
+                ref_model=models.ref,
+                reward_model=models.reward,
+                value_model=models.value,
+                train_dataset=Dataset.from_dict({"input_ids": prompts[: (updates + 1) * shape.batch_size]}),
+                callbacks=[clock],
+            )
+        if trainer.accelerator.mixed_precision != precision(shape):
+            raise RuntimeError(f"TRL: accelerator mixed_precision={trainer.accelerator.mixed_precision}, expected {precision(shape)}")
+        trainer.remove_callback(PrinterCallback)  # it would print every update's metrics dict
+        trainer.train()
     if len(clock.marks) != updates + 2:
         raise RuntimeError(f"TRL: expected {updates + 1} updates, saw {len(clock.marks) - 1}")
-    walls = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
-    return [{"s": s} for s in walls[1:]]  # the first update is warm-up
+    rows = []
+    for (t0, p0), (t1, p1) in zip(clock.marks, clock.marks[1:], strict=False):
+        row = {"s": t1 - t0} | {k: p1[k] - p0[k] for k in p0}
+        row["update"] = row["s"] - row["generation"] - row["scoring"] - row["gc"]  # advantages, PPO epochs, logging
+        rows.append(row)
+    return rows[1:]  # the first update is warm-up
 
 
 # ---------------------------------------------------------------- summary
@@ -334,21 +437,30 @@ def summarise(rows_by_repeat: list[list[dict]], batch_size: int) -> dict:
         "timed_updates": len(rows),
         "per_update": rows_by_repeat,
     }
-    for part in ("generation", "scoring", "update"):
+    for part in ("generation", "scoring", "update", "gc"):
         if part in rows[0]:
             out[f"{part}_s_median"] = statistics.median(r[part] for r in rows)
+    if "gc" in rows[0]:  # diagnostic: TRL's compute alone, without its per-update gc.collect() calls
+        out["s_per_update_excl_gc_median"] = statistics.median(r["s"] - r["gc"] for r in rows)
+        out["episodes_per_s_excl_gc"] = batch_size / out["s_per_update_excl_gc_median"]
     return out
 
 
 def print_table(summary: dict) -> None:
-    head = f"{'implementation':<16} {'episodes/s':>11} {'s/update':>9} {'generation s':>13} {'scoring s':>10} {'update s':>9}"
+    cols = (("generation_s_median", "generation s"), ("scoring_s_median", "scoring s"), ("update_s_median", "update s"), ("gc_s_median", "gc.collect s"))
+    head = f"{'implementation':<16} {'episodes/s':>11} {'s/update':>9} " + " ".join(f"{label:>13}" for _, label in cols)
     print("\n" + head + "\n" + "-" * len(head))
     for name, res in summary["results"].items():
-        split = [f"{res[k]:>{w}.3f}" if k in res else f"{'-':>{w}}" for k, w in (("generation_s_median", 13), ("scoring_s_median", 10), ("update_s_median", 9))]
-        print(f"{name:<16} {res['episodes_per_s']:>11.1f} {res['s_per_update_median']:>9.3f} {' '.join(split)}")
+        split = " ".join(f"{res[k]:>13.3f}" if k in res else f"{'-':>13}" for k, _ in cols)
+        print(f"{name:<16} {res['episodes_per_s']:>11.2f} {res['s_per_update_median']:>9.3f} {split}")
     if "ratio_ours_over_trl" in summary:
+        trl = summary["results"]["trl 1.12"]
         print(f"\nours / TRL (episodes/s): {summary['ratio_ours_over_trl']:.2f}x")
+        print(f"diagnostic, TRL without its gc.collect() time: {trl['episodes_per_s_excl_gc']:.2f} episodes/s, "
+              f"{trl['s_per_update_excl_gc_median']:.3f} s/update; ours / that: {summary['ratio_ours_over_trl_excl_gc']:.2f}x")
     print("medians over", ", ".join(f"{n}: {r['timed_updates']} timed updates" for n, r in summary["results"].items()))
+    print("split columns are medians of each phase (they need not add up to the median s/update); ours: update = PPO epochs;")
+    print("TRL (instrumented, see trl_phase_timers): update = the rest of the update (advantages, PPO epochs, logging) minus gc.collect")
 
 
 def environment(device: torch.device, trl_module) -> dict:
@@ -373,12 +485,12 @@ def environment(device: torch.device, trl_module) -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.ppo_throughput", description=__doc__.splitlines()[0])
     p.add_argument("--updates", type=int, default=5, help="timed updates per repeat (after 1 warm-up update)")
-    p.add_argument("--repeats", type=int, default=3, help="fresh trainers per implementation, interleaved")
+    p.add_argument("--repeats", type=int, default=5, help="fresh trainers per implementation, interleaved")
     p.add_argument("--gpu", action="store_true", help="GPT-2-124M shape, batch 64, 16+48 tokens, bf16")
     p.add_argument("--tiny", action="store_true", help="smoke sizes (keeps --gpu's bf16)")
     p.add_argument("--skip-trl", action="store_true", help="time ours only")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: 1 on CPU, torch's default on GPU); see THREADS_WHY")
+                   help="torch CPU threads for both (default: 1 on CPU, see THREADS_WHY; torch's default with CUDA)")
     p.add_argument("--out", type=Path, default=OUT_DIR / "ppo_throughput.json")
     args = p.parse_args(argv)
     if args.updates < 1 or args.repeats < 1:
@@ -417,16 +529,18 @@ def main(argv=None) -> dict:
     summary = {
         "benchmark": "ppo_throughput",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": "python -m bench.ppo_throughput " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python -m bench.ppo_throughput", *(sys.argv[1:] if argv is None else argv)]),
         "mode": ("gpu" if args.gpu else "cpu") + ("-tiny" if args.tiny else ""),
         "settings": asdict(shape) | PPO | {"updates_timed_per_repeat": args.updates, "warmup_updates_per_repeat": 1, "repeats": args.repeats,
-                                                 "torch_threads": threads},
+                                                 "torch_threads": threads, "torch_threads_why": THREADS_WHY if args.threads is None and device.type == "cpu" else None},
         "environment": environment(device, trl_module),
         "patches": PATCHES if trl_module else {"ours": PATCHES["ours"]},
         "results": {name: summarise(rows, shape.batch_size) for name, rows in timings.items()},
     }
     if "trl 1.12" in summary["results"]:
-        summary["ratio_ours_over_trl"] = summary["results"]["ours"]["episodes_per_s"] / summary["results"]["trl 1.12"]["episodes_per_s"]
+        ours, trl = summary["results"]["ours"], summary["results"]["trl 1.12"]
+        summary["ratio_ours_over_trl"] = ours["episodes_per_s"] / trl["episodes_per_s"]
+        summary["ratio_ours_over_trl_excl_gc"] = ours["episodes_per_s"] / trl["episodes_per_s_excl_gc"]
     print_table(summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")

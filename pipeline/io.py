@@ -57,8 +57,15 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             _remove(tmp)
 
 
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a multi-process launch (torchrun / accelerate launch)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def remove_outputs(*paths: str | Path) -> None:
     """Delete stale outputs before a stage starts, so a failure cannot leave last run's files looking current."""
+    if not is_main_process():
+        return
     for p in paths:
         _remove(Path(p))
 
@@ -110,7 +117,13 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    with Path(path).open() as fh:
+    """Read a pipeline jsonl input; a missing one names the stage to run (one line, no traceback)."""
+    path = Path(path)
+    if not path.is_file():
+        from pipeline.config import ConfigError
+
+        raise ConfigError(f"{path}: missing input; run `dvc repro` (or the stage that writes it) first")
+    with path.open() as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -134,7 +147,7 @@ def setup_logging() -> None:
 
 
 @contextlib.contextmanager
-def stage_timer(name: str, write: bool = True) -> Iterator[dict]:
+def stage_timer(name: str, write: bool | None = None) -> Iterator[dict]:
     """Log the stage's wall time and write it (plus any timings the stage adds) to results/<name>/timing.json.
 
     Timings live apart from metrics so that metrics files are byte-identical across reruns.
@@ -145,7 +158,7 @@ def stage_timer(name: str, write: bool = True) -> Iterator[dict]:
     yield timings
     timings["wall_s"] = round(time.perf_counter() - start, 2)
     log.info("stage %s: done in %.1f s", name, timings["wall_s"])
-    if write:
+    if is_main_process() if write is None else write:
         write_json(Path("results") / name / "timing.json", timings)
 
 

@@ -107,7 +107,8 @@ def check_model_dir(path: str | Path, what: str) -> Path:
     return path
 
 
-def load_tokenizer(path: str | Path):
+def load_tokenizer(path: str | Path, what: str | None = None):
+    path = check_model_dir(path, what or str(path))
     return prepare_tokenizer(AutoTokenizer.from_pretrained(str(path), trust_remote_code=False))
 
 

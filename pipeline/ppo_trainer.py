@@ -193,18 +193,24 @@ class PPOTrainer:
         stats |= self.update_epochs(ro, adv, returns, update)
         timings["time/update_s"] = time.perf_counter() - t0
         reduced = {k: self.acc.reduce(v.detach().float().reshape(1), reduction="mean").item() for k, v in stats.items()}
-        self.kl_ctl.update(reduced["objective/kl"], self.cfg.batch_size * self.acc.num_processes)
+        self.kl_ctl.update(reduced["objective/kl"], self.cfg.batch_size)
         self.state.update, self.state.kl_coef = update + 1, self.kl_ctl.value
-        self.state.episode += self.cfg.batch_size * self.acc.num_processes
-        return reduced | timings | {"lr": lr, "eps": self.state.episode / max(sum(timings.values()), 1e-9), "episode": self.state.episode, "kl_coef": self.kl_ctl.value}
+        self.state.episode += self.cfg.batch_size
+        return reduced | timings | {"lr": lr, "eps": self.cfg.batch_size / max(sum(timings.values()), 1e-9), "episode": self.state.episode, "kl_coef": self.kl_ctl.value}
 
 
 def prompt_batch(n_prompts: int, batch_size: int, update: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
-    """Prompt indices for one update: an epoch-wise seeded permutation, sharded across processes."""
-    per_epoch = n_prompts // (batch_size * world)
+    """This process's prompt indices for one update.
+
+    The global batch is a slice of an epoch-wise seeded permutation, whatever the process count;
+    process `rank` of `world` takes every world-th prompt of it, so N processes together see
+    exactly the prompts one process would.
+    """
+    if batch_size % world:
+        raise ValueError(f"ppo.batch_size={batch_size} must be divisible by the number of processes ({world})")
+    per_epoch = n_prompts // batch_size
     if per_epoch == 0:
-        raise ValueError(f"ppo: {n_prompts} training prompts < ppo.batch_size x processes = {batch_size * world}")
+        raise ValueError(f"ppo: {n_prompts} training prompts < ppo.batch_size = {batch_size}")
     epoch, pos = divmod(update, per_epoch)
     order = np.random.default_rng([seed, epoch]).permutation(n_prompts)
-    start = (pos * world + rank) * batch_size
-    return order[start : start + batch_size].tolist()
+    return order[pos * batch_size : (pos + 1) * batch_size][rank::world].tolist()

@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from dvclive import Live
 from tqdm.auto import tqdm
 
-from pipeline.config import load_params
+from pipeline.config import ConfigError, load_params
 from pipeline.gold import get_gold_scorer
 from pipeline.io import (
     MANIFEST_NAME,
@@ -63,11 +63,13 @@ def main() -> None:
     train_prompts = read_jsonl("data/prompts/train.jsonl")
     eval_prompts = read_jsonl("data/prompts/eval.jsonl")[: cfg.n_eval_prompts]
     query_tokens = tokenizer([p["prompt"] for p in train_prompts], add_special_tokens=False)["input_ids"]
-    prompt_batch(len(train_prompts), cfg.batch_size, 0, params.seed, 0, acc.num_processes)  # fail early on too few prompts
-    if acc.is_main_process:
-        remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json", RESULTS_DIR / "eval.csv", RESULTS_DIR / "live")
+    try:  # fail early, before loading models, on too few prompts or an indivisible batch
+        prompt_batch(len(train_prompts), cfg.batch_size, 0, params.seed, 0, acc.num_processes)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json", RESULTS_DIR / "eval.csv", RESULTS_DIR / "live")
 
-    with stage_timer("ppo", write=acc.is_main_process) as timings:
+    with stage_timer("ppo") as timings:
         policy, ref = load_policy(BASE_DIR, "models/base"), load_policy(BASE_DIR, "models/base")
         value_model, norm = load_reward_model(RM_DIR, "cpu")
         reward_model, _ = load_reward_model(RM_DIR, "cpu")

@@ -37,7 +37,6 @@ def simulated(params, device) -> tuple[list[dict], dict]:
 
 def from_user(params) -> tuple[list[dict], dict]:
     cfg = params.preferences
-    check_model_dir(BASE_DIR, "models/base")
     if cfg.source == "file":
         rows = read_preference_file(cfg.path)
     else:
@@ -52,6 +51,7 @@ def from_user(params) -> tuple[list[dict], dict]:
                 f"preferences.hub_dataset: cannot load {cfg.hub_dataset!r} ({type(err).__name__}); offline? "
                 "save it as jsonl and set preferences.source=file, preferences.path=<file>"
             ) from None
+    check_model_dir(BASE_DIR, "models/base")
     return tokenize_pairs(rows, load_tokenizer(BASE_DIR)), {"n_pairs": len(rows), "source": cfg.source}
 
 

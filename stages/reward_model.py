@@ -34,7 +34,15 @@ from pipeline.io import (
     write_csv,
     write_json,
 )
-from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model, seed_everything
+from pipeline.models import (
+    autocast_dtype,
+    check_model_dir,
+    load_policy,
+    load_tokenizer,
+    resolve_device,
+    save_model,
+    seed_everything,
+)
 from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists
 from pipeline.stage import run_stage
 
@@ -82,8 +90,8 @@ def main() -> None:
     params = load_params()
     cfg = params.reward_model
     device = resolve_device(params.device)
-    backbone_dir = BASE_DIR if cfg.backbone == "base" else Path(cfg.backbone)
-    tokenizer = load_tokenizer(BASE_DIR)
+    backbone_dir = check_model_dir(BASE_DIR if cfg.backbone == "base" else Path(cfg.backbone), "reward_model.backbone")
+    tokenizer = load_tokenizer(BASE_DIR, "models/base")
     seed_everything(params.seed)
     train_pairs, test_pairs = read_jsonl("data/preferences/train.jsonl"), read_jsonl("data/preferences/test.jsonl")
     remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
@@ -98,6 +106,8 @@ def main() -> None:
                 processing_class=tokenizer, callbacks=[DVCLiveCallback(live=live)],
             )
             train_loss = trainer.train().training_loss
+        if not trainer.is_world_process_zero():
+            return  # under accelerate launch, only the main process scores and writes
         model = trainer.model.eval()
         feats = preference_features(test_pairs, cfg.max_length)
         chosen = score_token_lists(model, feats["chosen_ids"], tokenizer.pad_token_id, 128, device)

@@ -91,3 +91,25 @@ def test_experiment_run_and_diffs(repo):
     names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
     assert "kl05" in names
     assert "ppo.kl_coef" in dvc(repo, "exp", "diff").stdout
+
+
+def test_ppo_under_accelerate_launch_with_two_processes(repo):
+    """Two CPU processes (gloo): prompts sharded, stats averaged, outputs written once."""
+    import pandas as pd
+
+    from tests.dvc_repo import BIN, sh
+
+    single = json.loads((repo / "results/ppo/metrics.json").read_text())
+    single_evals = pd.read_csv(repo / "results/ppo/eval.csv")
+
+    sh(repo, str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+       "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "stages.ppo")
+    multi = json.loads((repo / "results/ppo/metrics.json").read_text())
+    assert (single["processes"], multi["processes"]) == (1, 2)
+    assert multi["updates"] == single["updates"]
+    # the update-0 evaluation runs before any training on the main process: identical by construction
+    assert multi["initial_eval_gold"] == single["initial_eval_gold"]
+    assert all(isinstance(multi[k], float) for k in ("final_kl", "final_scores"))
+    assert (repo / "models/ppo/model.safetensors").exists()
+    multi_evals = pd.read_csv(repo / "results/ppo/eval.csv")
+    assert multi_evals["update"].tolist() == single_evals["update"].tolist()  # one row per eval point, written once

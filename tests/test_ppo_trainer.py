@@ -39,9 +39,11 @@ def test_prompt_batches_are_seeded_and_sharded():
     a = prompt_batch(100, 10, 3, seed=0)
     assert a == prompt_batch(100, 10, 3, seed=0) and a != prompt_batch(100, 10, 3, seed=1)
     r0, r1 = prompt_batch(100, 10, 3, 0, rank=0, world=2), prompt_batch(100, 10, 3, 0, rank=1, world=2)
-    assert not set(r0) & set(r1)
+    assert not set(r0) & set(r1) and sorted(r0 + r1) == sorted(a)
     with pytest.raises(ValueError, match="training prompts"):
         prompt_batch(5, 10, 0, 0)
+    with pytest.raises(ValueError, match="divisible by the number of processes"):
+        prompt_batch(100, 9, 0, 0, world=2)
 
 
 def test_tiny_run_raises_the_proxy_reward(tiny_model_dir):
