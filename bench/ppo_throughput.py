@@ -95,9 +95,8 @@ PPO = {"ppo_epochs": 4, "num_minibatches": 1, "lr": 5e-5, "kl_coef": 0.05, "kl_e
 # Every change made to either implementation for this bench (also written to the JSON).
 PATCHES = {
     "ours": [
-        "pipeline.ppo_trainer.sample is rebound, inside the bench only, to generation.sample(stop_at_eos=False): "
-        "PPOTrainer.rollout has no switch for it. Generation then runs with eos_token_id=None (EOS is an ordinary, "
-        "samplable token that ends nothing) and every response keeps response_length tokens with an all-ones mask.",
+        "none: PPOConfig(stop_at_eos=False) samples fixed-length responses (generation runs with eos_token_id=None, "
+        "EOS is an ordinary token that ends nothing, every response keeps response_length tokens).",
     ],
     "trl": [
         "ACCELERATE_MIXED_PRECISION is set to the run's precision ('bf16' with --gpu, else 'no') while TRL's "
@@ -207,19 +206,6 @@ def release(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- ours
-@contextmanager
-def responses_never_cut():
-    """PATCH (bench only, see PATCHES['ours']): make our rollout sample fixed-length responses."""
-    from pipeline import ppo_trainer
-
-    original = ppo_trainer.sample
-    ppo_trainer.sample = functools.partial(original, stop_at_eos=False)
-    try:
-        yield
-    finally:
-        ppo_trainer.sample = original
-
-
 def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, updates: int, device: torch.device) -> list[dict]:
     """Time trainer.step over 1 warm-up + `updates` updates; returns one row per timed update."""
     from accelerate import Accelerator
@@ -232,21 +218,20 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     # from a clean state so our run does not depend on which implementation ran before it.
     AcceleratorState._reset_state(reset_partial_state=True)
     acc = Accelerator(cpu=device.type == "cpu", mixed_precision=precision(shape))  # as stages/ppo.py
-    cfg = PPOConfig(total_updates=updates + 1, batch_size=shape.batch_size, response_length=shape.response_length, missing_eos_penalty=None, **PPO)
+    cfg = PPOConfig(total_updates=updates + 1, batch_size=shape.batch_size, response_length=shape.response_length, stop_at_eos=False, missing_eos_penalty=None, **PPO)
     if acc.mixed_precision != precision(shape):
         raise RuntimeError(f"ours: accelerator mixed_precision={acc.mixed_precision}, expected {precision(shape)}")
     trainer = PPOTrainer(cfg, acc, models.policy, models.ref, models.value, models.reward, tokenizer, {"mean": 0.0, "std": 1.0}, seed=SEED)
     rows, b = [], shape.batch_size
-    with responses_never_cut():
-        for update in range(updates + 1):
-            sync(device)
-            t0 = time.perf_counter()
-            stats = trainer.step(prompts[update * b : (update + 1) * b], update)
-            sync(device)
-            wall = time.perf_counter() - t0
-            if stats["val/response_length"] != shape.response_length:  # the patch must hold, or the comparison is unfair
-                raise RuntimeError(f"ours: responses were cut (mean length {stats['val/response_length']})")
-            rows.append({"s": wall} | {k.split("/")[1][:-2]: stats[k] for k in ("time/generation_s", "time/scoring_s", "time/update_s")})
+    for update in range(updates + 1):
+        sync(device)
+        t0 = time.perf_counter()
+        stats = trainer.step(prompts[update * b : (update + 1) * b], update)
+        sync(device)
+        wall = time.perf_counter() - t0
+        if stats["val/response_length"] != shape.response_length:  # fixed-length responses, or the comparison is unfair
+            raise RuntimeError(f"ours: responses were cut (mean length {stats['val/response_length']})")
+        rows.append({"s": wall} | {k.split("/")[1][:-2]: stats[k] for k in ("time/generation_s", "time/scoring_s", "time/update_s")})
     acc.free_memory()
     return rows[1:]  # the first update is warm-up
 
@@ -284,7 +269,8 @@ def trl_phase_timers(device: torch.device, shape: Shape):
     Wraps the module-level names TRL's train() looks up: batch_generation (generation; also checks
     every response has response_length tokens), forward/get_reward when run without grad (the
     rollout's reference, value and reward forwards: scoring), and gc.collect, which TRL calls twice
-    per update and which costs a fixed ~0.1-0.3 s on CPU whatever the model size.
+    per update and which costs ~0.2 s per call here (a process with transformers and datasets
+    loaded holds ~430k objects), whatever the model size.
     """
     from trl.experimental.ppo import ppo_trainer as trl_ppo
 
@@ -459,8 +445,9 @@ def print_table(summary: dict) -> None:
         print(f"diagnostic, TRL without its gc.collect() time: {trl['episodes_per_s_excl_gc']:.2f} episodes/s, "
               f"{trl['s_per_update_excl_gc_median']:.3f} s/update; ours / that: {summary['ratio_ours_over_trl_excl_gc']:.2f}x")
     print("medians over", ", ".join(f"{n}: {r['timed_updates']} timed updates" for n, r in summary["results"].items()))
-    print("split columns are medians of each phase (they need not add up to the median s/update); ours: update = PPO epochs;")
-    print("TRL (instrumented, see trl_phase_timers): update = the rest of the update (advantages, PPO epochs, logging) minus gc.collect")
+    print("split columns are medians of each phase (they need not add up to the median s/update); ours: update = PPO epochs")
+    if "trl 1.12" in summary["results"]:
+        print("TRL (instrumented, see trl_phase_timers): update = the rest of the update (advantages, PPO epochs, logging) minus gc.collect")
 
 
 def environment(device: torch.device, trl_module) -> dict:

@@ -57,7 +57,7 @@ class PolicyConfig(_Section):
     n_embd: int = Field(128, ge=8)
     block_size: int = Field(128, ge=16, description="context length for pretraining and the model's n_positions")
     batch_size: int = Field(16, ge=1)
-    max_steps: int = Field(700, ge=1, description="pretraining optimizer steps (fixed, not a time limit)")
+    max_steps: int = Field(600, ge=1, description="pretraining optimizer steps (fixed, not a time limit)")
     lr: float = Field(1e-3, gt=0, le=1)
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -85,10 +85,11 @@ class PreferencesConfig(_Section):
     hub_dataset: str | None = Field(None)
     hub_split: str = Field("train")
     n_prompts: int = Field(2400, ge=1, description="training prompts to sample continuations for")
-    samples_per_prompt: int = Field(3, ge=2, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
+    samples_per_prompt: int = Field(4, ge=2, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
     max_new_tokens: int = Field(24, ge=1)
+    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
     temperature: float = Field(1.0, gt=0)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(512, ge=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -102,8 +103,11 @@ class PreferencesConfig(_Section):
 
 class RewardModelConfig(_Section):
     backbone: str = Field("base", description="'base' (the base policy) or a local HF directory")
+    pooling: Literal["last", "mean", "sum"] = Field(
+        "sum", description="sequence score from per-token head outputs: last token (classic), mean, or sum over tokens"
+    )
     epochs: float = Field(2.0, gt=0)
-    lr: float = Field(5e-4, gt=0, le=1)
+    lr: float = Field(1e-3, gt=0, le=1)
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(64, ge=8)
     weight_decay: float = Field(0.0, ge=0)
@@ -116,7 +120,7 @@ class PPOConfig(_Section):
     batch_size: int = Field(32, ge=1, description="episodes (prompts) per rollout")
     num_minibatches: int = Field(1, ge=1)
     ppo_epochs: int = Field(4, ge=1)
-    lr: float = Field(5e-5, gt=0, le=1)
+    lr: float = Field(3e-4, gt=0, le=1)
     anneal_lr: bool = Field(True)
     kl_coef: float = Field(0.05, ge=0, description="beta of the per-token KL penalty")
     kl_estimator: Literal["k1", "k3"] = Field("k1")
@@ -124,6 +128,7 @@ class PPOConfig(_Section):
     target_kl: float = Field(6.0, gt=0, description="adaptive KL target (nats per sequence)")
     kl_horizon: int = Field(10000, ge=1)
     response_length: int = Field(24, ge=1)
+    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
     temperature: float = Field(1.0, gt=0)
     missing_eos_penalty: float | None = Field(None, description="subtracted from the score of responses with no EOS")
     whiten_rewards: bool = Field(False)
@@ -153,6 +158,8 @@ class GenerateConfig(_Section):
     extra_policies: dict[str, str] = Field({}, description="name -> local HF directory of another policy")
     samples_per_prompt: int = Field(16, ge=1, description="k samples per held-out prompt (also the largest best-of-n)")
     max_new_tokens: int = Field(24, ge=1)
+    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
+
     temperature: float = Field(1.0, gt=0)
     batch_size: int = Field(256, ge=1)
 
@@ -195,6 +202,11 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
+        stops = {"preferences": self.preferences.stop_at_eos, "ppo": self.ppo.stop_at_eos, "generate": self.generate.stop_at_eos}
+        if len(set(stops.values())) > 1:
+            raise ValueError(
+                f"ppo.stop_at_eos: {stops} disagree; the reward model must score responses cut the way PPO and generate cut them"
+            )
         if self.evaluate.best_of_n_max > self.generate.samples_per_prompt:
             raise ValueError(
                 f"evaluate.best_of_n_max: {self.evaluate.best_of_n_max} exceeds generate.samples_per_prompt="

@@ -127,6 +127,7 @@ def generate_samples(
     device,
     policy_name: str,
     ref_model=None,
+    stop_at_eos: bool = True,
 ) -> list[dict]:
     """k samples per prompt as generation records (DESIGN.md's contract); batch i is seeded with seed + i."""
     jobs = [(p, k) for p in prompts for k in range(samples_per_prompt)]
@@ -136,7 +137,9 @@ def generate_samples(
         chunk = jobs[start : start + batch_size]
         q_ids, q_mask = left_pad([encoded[p["prompt"]] for p, _ in chunk], tokenizer.pad_token_id)
         torch.manual_seed(seed + b)
-        batch = sample(model, q_ids.to(device), q_mask.to(device), max_new_tokens, temperature, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        batch = sample(
+            model, q_ids.to(device), q_mask.to(device), max_new_tokens, temperature, tokenizer.eos_token_id, tokenizer.pad_token_id, stop_at_eos
+        )
         logprob = response_logprobs(model, batch, temperature).sum(1)
         ref_logprob = response_logprobs(ref_model, batch, temperature).sum(1) if ref_model is not None else logprob
         records.extend(_records(chunk, batch, logprob, ref_logprob, tokenizer, policy_name))

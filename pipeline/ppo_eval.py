@@ -23,7 +23,7 @@ def evaluate_point(trainer, tokenizer, prompts: list[dict], gold_fn, seed: int) 
     with trainer.acc.autocast():
         records = generate_samples(
             policy, tokenizer, prompts, 1, trainer.cfg.response_length, trainer.cfg.temperature, 256,
-            seed + EVAL_SEED_OFFSET, device, "ppo", ref_model=trainer.ref_policy,
+            seed + EVAL_SEED_OFFSET, device, "ppo", ref_model=trainer.ref_policy, stop_at_eos=trainer.cfg.stop_at_eos,
         )
         score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device)
     gold = np.array(gold_fn([r["response"] for r in records]))

@@ -105,7 +105,10 @@ class PPOTrainer:
         t0 = time.perf_counter()
         self.unwrapped.eval()
         with self.acc.autocast():
-            batch = sample(self.unwrapped.policy, q_ids.to(dev), q_mask.to(dev), cfg.response_length, cfg.temperature, self.tok.eos_token_id, self.tok.pad_token_id)
+            batch = sample(
+                self.unwrapped.policy, q_ids.to(dev), q_mask.to(dev), cfg.response_length, cfg.temperature,
+                self.tok.eos_token_id, self.tok.pad_token_id, cfg.stop_at_eos,
+            )
         t1 = time.perf_counter()
         with self.acc.autocast():
             logits, values = self.model(batch.input_ids, batch.attention_mask)

@@ -30,11 +30,37 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return width - 1 - attention_mask.flip(1).argmax(1)
 
 
+POOLINGS = ("last", "mean", "sum")
+
+
+def pooling_of(model) -> str:
+    """How a reward model turns per-token head outputs into one score (saved in its config.json)."""
+    return getattr(model.config, "rlhf_pooling", "last")
+
+
+def pool(token_scores: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, T) per-token head outputs -> (B,) sequence scores.
+
+    'last' is the classic reward model (the head at the last real token). 'sum' adds the head over
+    every real token: with a causal backbone the prompt's share is identical for two responses to
+    the same prompt, so it cancels in every comparison; it learns a lexical gold such as VADER from
+    far fewer pairs than 'last' (see the reward-model note in bench/RESULTS.md).
+    """
+    mask = attention_mask.to(token_scores.dtype)
+    if pooling == "last":
+        return token_scores[torch.arange(len(token_scores), device=token_scores.device), last_token_index(attention_mask)]
+    if pooling == "sum":
+        return (token_scores * mask).sum(1)
+    if pooling == "mean":
+        return (token_scores * mask).sum(1) / mask.sum(1).clamp(min=1)
+    raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
+
+
 def score_sequences(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The reward model's scalar at the last real token: (B,)."""
+    """The reward model's sequence score: (B,)."""
     h = hidden_states(model, input_ids, attention_mask)  # (B, T, H)
-    last = h[torch.arange(h.shape[0], device=h.device), last_token_index(attention_mask)]
-    return model.score(last).squeeze(-1).float()
+    token_scores = model.score(h).squeeze(-1).float()  # (B, T)
+    return pool(token_scores, attention_mask, pooling_of(model))
 
 
 @torch.no_grad()
@@ -46,6 +72,21 @@ def score_token_lists(model, sequences: list[list[int]], pad_id: int, batch_size
     return scores
 
 
+def use_pipeline_score(model):
+    """Make model(...) return the pipeline's pooled sequence score as `logits` (B, 1).
+
+    TRL's RewardTrainer calls model(**inputs).logits; binding forward on the instance makes it
+    train exactly what PPO and evaluation score, and keeps DDP's forward hooks in the path.
+    """
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    def forward(input_ids=None, attention_mask=None, **_):
+        return SequenceClassifierOutput(logits=score_sequences(model, input_ids, attention_mask)[:, None])
+
+    model.forward = forward
+    return model
+
+
 def preference_features(pairs: list[dict], max_length: int) -> dict[str, list]:
     """chosen_ids / rejected_ids = prompt + response tokens (what PPO scores), keeping the last max_length."""
     return {
@@ -54,12 +95,13 @@ def preference_features(pairs: list[dict], max_length: int) -> dict[str, list]:
     }
 
 
-def new_reward_model(backbone_dir: str | Path, pad_token_id: int):
+def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str = "last"):
     check_model_dir(backbone_dir, "reward_model.backbone")
     model = AutoModelForSequenceClassification.from_pretrained(
         str(backbone_dir), num_labels=1, trust_remote_code=False, use_safetensors=True
     )
     model.config.pad_token_id = pad_token_id
+    model.config.rlhf_pooling = pooling
     disable_dropout(model)
     return model
 

@@ -43,7 +43,7 @@ from pipeline.models import (
     save_model,
     seed_everything,
 )
-from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists
+from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists, use_pipeline_score
 from pipeline.stage import run_stage
 
 BASE_DIR, MODEL_DIR, RESULTS_DIR = Path("models/base"), Path("models/reward"), Path("results/reward_model")
@@ -58,7 +58,7 @@ def reward_config(cfg, seed: int, device) -> RewardConfig:
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
         weight_decay=cfg.weight_decay,
-        lr_scheduler_type="linear",
+        lr_scheduler_type="constant",  # measured: linear decay to 0 learned less in 2 epochs (0.64 vs 0.68 gold accuracy)
         warmup_steps=0,
         logging_steps=10,
         eval_strategy="epoch",
@@ -79,7 +79,9 @@ def sample_scores(rm, tokenizer, params, device) -> list[dict]:
     policy = load_policy(BASE_DIR, "models/base", device)
     prompts = read_jsonl("data/prompts/eval.jsonl")[:N_NORMALIZATION_PROMPTS]
     ppo = params.ppo
-    samples = generate_samples(policy, tokenizer, prompts, 2, ppo.response_length, ppo.temperature, 256, params.seed + 1, device, "base")
+    samples = generate_samples(
+        policy, tokenizer, prompts, 2, ppo.response_length, ppo.temperature, 256, params.seed + 1, device, "base", stop_at_eos=ppo.stop_at_eos
+    )
     prompt_ids = {p["prompt"]: tokenizer(p["prompt"], add_special_tokens=False)["input_ids"] for p in prompts}
     proxy = score_token_lists(rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device)
     gold = get_gold_scorer(params.annotator.gold)([s["response"] for s in samples])
@@ -97,7 +99,7 @@ def main() -> None:
     remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
 
     with stage_timer("reward_model"):
-        model = new_reward_model(backbone_dir, tokenizer.pad_token_id)
+        model = use_pipeline_score(new_reward_model(backbone_dir, tokenizer.pad_token_id, cfg.pooling))
         train_ds = datasets.Dataset.from_dict(preference_features(train_pairs, cfg.max_length))
         test_ds = datasets.Dataset.from_dict(preference_features(test_pairs, cfg.max_length))
         with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False) as live:

@@ -80,3 +80,10 @@ def test_stage_exits_nonzero_with_one_line_before_work(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert errors == ["error: params.yaml: ppo.kl_coef: Input should be greater than or equal to 0 (got -1)"]
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_response_cutting_must_agree_across_stages():
+    msg = error_for({"ppo": {"stop_at_eos": True}})
+    assert "ppo.stop_at_eos" in msg and "disagree" in msg
+    both = parse_params({"ppo": {"stop_at_eos": True}, "preferences": {"stop_at_eos": True}, "generate": {"stop_at_eos": True}})
+    assert both.ppo.stop_at_eos

@@ -46,8 +46,9 @@ def test_prompt_batches_are_seeded_and_sharded():
         prompt_batch(100, 9, 0, 0, world=2)
 
 
-def test_tiny_run_raises_the_proxy_reward(tiny_model_dir):
-    trainer, queries = make_trainer(tiny_model_dir)
+@pytest.mark.parametrize("stop_at_eos", [False, True])
+def test_tiny_run_raises_the_proxy_reward(tiny_model_dir, stop_at_eos):
+    trainer, queries = make_trainer(tiny_model_dir, stop_at_eos=stop_at_eos)
     hist = run(trainer, queries, 0, 20)
     first = sum(h["objective/raw_scores"] for h in hist[:3]) / 3
     last = sum(h["objective/raw_scores"] for h in hist[-3:]) / 3
