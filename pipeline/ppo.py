@@ -10,9 +10,7 @@ import math
 
 import torch
 
-
-class NumericalError(RuntimeError):
-    """NaN or Inf in a training quantity; the message names the step and the quantity."""
+from pipeline.errors import NumericalError
 
 
 def check_finite(step: int, **quantities: torch.Tensor | float) -> None:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 from pipeline.config import ConfigError
+from pipeline.errors import NumericalError
 from pipeline.io import setup_logging
 
 
@@ -14,6 +15,6 @@ def run_stage(main: Callable[[], None]) -> None:
     setup_logging()
     try:
         main()
-    except ConfigError as err:
+    except (ConfigError, NumericalError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

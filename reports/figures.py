@@ -26,8 +26,15 @@ METHOD_STYLE = {
     "best_of_n": {"marker": "s", "color": sns.color_palette("deep")[1], "label": "best-of-n"},
 }
 # ppo curves worth a panel, in trl's names; others are added only while there is room
-PPO_CURVES = ("objective/scores", "objective/kl", "objective/entropy", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg")
-MAX_PANELS_PER_STAGE = 6
+# curves worth a panel, per stage, in order; anything else DVCLive logged (epoch, flos, runtime) is left to `dvc plots`
+PREFERRED_CURVES = {
+    "base_policy": ("loss", "learning_rate", "grad_norm"),
+    "reward_model": ("loss", "accuracy", "eval/accuracy", "margin", "eval/loss", "learning_rate"),
+    "ppo": ("objective/scores", "objective/kl", "objective/entropy", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg",
+            "eval/gold_reward", "objective/rlhf_reward", "policy/approxkl_avg"),
+}
+PPO_CURVES = PREFERRED_CURVES["ppo"]
+MAX_PANELS_PER_STAGE = 9
 
 
 def new_figure(nrows: int, ncols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
@@ -171,9 +178,9 @@ def select_curves(curves: Mapping[str, Mapping[str, pd.DataFrame]]) -> list[tupl
     """The (stage, name, curve) panels to draw: all base-policy and reward-model curves, PPO's trl names first; capped per stage."""
     panels: list[tuple[str, str, pd.DataFrame]] = []
     for stage, named in curves.items():
-        names = sorted(named)
-        if stage == "ppo":
-            names = [n for n in PPO_CURVES if n in named] + [n for n in names if n not in PPO_CURVES]
+        drawable = [n for n in sorted(named) if len(named[n]) >= 2]  # a single point is not a curve
+        preferred = [n for n in PREFERRED_CURVES.get(stage, ()) if n in drawable]
+        names = preferred or drawable
         panels += [(stage, n, named[n]) for n in names[:MAX_PANELS_PER_STAGE]]
     return panels
 

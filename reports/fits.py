@@ -113,7 +113,8 @@ def fit_frontier(frontier: pd.DataFrame) -> dict[tuple[str, str], GaoFit | None]
     rewards are taken relative to the base policy's (see `_base_offset`).
     """
     fits: dict[tuple[str, str], GaoFit | None] = {}
-    methods = [m for m in frontier["method"].dropna().unique() if m != "base"]
+    # "policy:<name>" rows are single final points, not a curve to fit
+    methods = [m for m in frontier["method"].dropna().unique() if m != "base" and not str(m).startswith("policy:")]
     for method in methods:
         rows = frontier[frontier["method"] == method]
         kind: FitKind = "best_of_n" if method == "best_of_n" else "rl"

@@ -18,7 +18,7 @@ NA = "n/a"
 # (metric key, column header) of the summary table
 SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("gold_reward", "gold reward"),
-    ("proxy_reward", "proxy reward"),
+    ("proxy_reward_norm", "proxy reward (base-normalised)"),
     ("kl", "KL (nats)"),
     ("win_rate_vs_base", "win-rate vs base"),
     ("distinct_2_across_input", "distinct-2 (across-input)"),

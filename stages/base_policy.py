@@ -14,6 +14,7 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from pipeline.config import load_params
+from pipeline.errors import finite_loss_callback
 from pipeline.io import (
     MANIFEST_NAME,
     atomic_output,
@@ -66,7 +67,7 @@ def main() -> None:
                 log.info("resuming pretraining from %s", CKPT_DIR)
             args = training_args(cfg, params.seed, CKPT_DIR, device.type == "cpu", autocast_dtype(device) is not None)
             with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False, resume=resume) as live:
-                train_stats = pretrain(model, tokenizer, PackedBlocks(train_texts, tokenizer, cfg.block_size), args, [DVCLiveCallback(live=live)], resume)
+                train_stats = pretrain(model, tokenizer, PackedBlocks(train_texts, tokenizer, cfg.block_size), args, [DVCLiveCallback(live=live), finite_loss_callback()], resume)
         else:
             log.info("snapshotting pretrained base %s", cfg.base)
             model, tokenizer = fetch_pretrained(cfg.base)

@@ -20,6 +20,7 @@ from trl import RewardConfig, RewardTrainer
 from metrics.reward_model import reward_model_metrics
 from pipeline.annotator import accuracy_ceiling
 from pipeline.config import load_params
+from pipeline.errors import finite_loss_callback
 from pipeline.generation import generate_samples
 from pipeline.gold import get_gold_scorer
 from pipeline.io import (
@@ -105,7 +106,7 @@ def main() -> None:
         with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False) as live:
             trainer = RewardTrainer(
                 model=model, args=reward_config(cfg, params.seed, device), train_dataset=train_ds, eval_dataset=test_ds,
-                processing_class=tokenizer, callbacks=[DVCLiveCallback(live=live)],
+                processing_class=tokenizer, callbacks=[DVCLiveCallback(live=live), finite_loss_callback()],
             )
             train_loss = trainer.train().training_loss
         if not trainer.is_world_process_zero():

@@ -5,6 +5,7 @@ One reference run is shared by the tests (module fixture); each test leaves the 
 
 import json
 import random
+import sys
 
 import pytest
 
@@ -92,6 +93,25 @@ def test_experiment_run_and_diffs(repo):
     assert "kl05" in names
     assert "ppo.kl_coef" in dvc(repo, "exp", "diff").stdout
 
+
+def test_queued_experiments_in_parallel_and_compare(repo):
+    """`dvc exp run --queue` + `dvc queue start -j 2`, then the cross-experiment table (queued runs use the committed code)."""
+    import time
+
+    from tests.dvc_repo import sh
+
+    dvc(repo, "exp", "run", "--queue", "-S", "ppo.kl_coef=0.1,0.2")
+    dvc(repo, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if status.count("Success") >= 2 or "Failed" in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") >= 2, status
+    sh(repo, sys.executable, "-m", "reports.compare", "--out-dir", "cmp")
+    table = (repo / "cmp" / "compare.md").read_text()
+    assert "0.1" in table and "0.2" in table and "ppo.kl_coef" in table
 
 def test_ppo_under_accelerate_launch_with_two_processes(repo):
     """Two CPU processes (gloo): prompts sharded, stats averaged, outputs written once."""

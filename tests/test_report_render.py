@@ -125,7 +125,7 @@ def test_summary_numbers_match_metrics_json(rendered: tuple[Path, str]) -> None:
     assert "best-of-n (n=16)" in [r[0] for r in body] and "ppo_step20" in [r[0] for r in body]
     columns = {
         "gold reward": "gold_reward",
-        "proxy reward": "proxy_reward",
+        "proxy reward (base-normalised)": "proxy_reward_norm",
         "KL (nats)": "kl",
         "win-rate vs base": "win_rate_vs_base",
         "distinct-2 (across-input)": "distinct_2_across_input",

@@ -1,0 +1,80 @@
+"""dvc.yaml declares, for each stage, exactly the project code it runs (transitive imports) and its params."""
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from pipeline.config import Params
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("pipeline", "metrics", "reports", "stages")
+
+
+def module_file(name: str) -> Path | None:
+    path = ROOT / Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Every project file `path` imports, transitively (including imports inside functions)."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            if name.split(".")[0] not in PACKAGES:
+                continue
+            parts = name.split(".")
+            # importing a.b.c runs a/__init__.py and a/b/__init__.py first
+            for found in [module_file(".".join(parts[:i])) for i in range(1, len(parts))] + [module_file(name)]:
+                if found and found not in seen and found.read_text().strip() and "import" in found.read_text():
+                    seen.add(found)
+                    project_imports(found, seen)
+    return seen
+
+
+def declared(stage: dict) -> list[str]:
+    return [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+
+
+def covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT).as_posix()
+    return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def stages():
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def test_code_deps_cover_every_imported_project_module():
+    for name, stage in stages().items():
+        module = ROOT / "stages" / f"{name}.py"
+        assert stage["cmd"] == f"python -m stages.{name}"
+        deps = declared(stage)
+        needed = {module} | project_imports(module)
+        missing = sorted(p.relative_to(ROOT).as_posix() for p in needed if not covered(p, deps))
+        assert not missing, f"stage {name}: code deps missing {missing}"
+
+
+def test_code_deps_are_not_padded_with_unused_modules():
+    for name, stage in stages().items():
+        module = ROOT / "stages" / f"{name}.py"
+        needed = {p.relative_to(ROOT).as_posix() for p in {module} | project_imports(module)}
+        code = [d for d in declared(stage) if d.endswith(".py")]
+        unused = [d for d in code if d not in needed]
+        assert not unused, f"stage {name}: declares code it does not import: {unused}"
+
+
+def test_params_sections_exist():
+    fields = Params.model_fields
+    for name, stage in stages().items():
+        for entry in stage.get("params", []):
+            section = entry.split(".")[0]
+            assert section in fields, f"stage {name}: unknown params key {entry}"
