@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for a fresh GPU machine with the project copied over:
 #   bash bench/gpu_check.sh            # wheels for missing packages in .whl/ (carried), results in $OUT or bench/out
-# 1. installs what is missing from carried wheels (.whl/*.whl) into /tmp/site,
+# 1. installs what is missing from carried wheels (.whl/*.whl) into a scratch site directory,
 # 2. runs the tests that exercise CUDA paths (device resolution, PPO loop, generation),
 # 3. runs the pipeline on the gpu profile (random-init GPT-2-124M-shaped base pretrained briefly),
 # 4. prints a per-stage timing table and the throughput benchmarks.
@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 OUTDIR=${OUT:-bench/out}
 mkdir -p "$OUTDIR"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+SITE=${SITE:-${TMPDIR:-/tmp}/rlhf_bench_site}
 if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-  export PATH=/tmp/site/bin:$PATH
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+  export PYTHONPATH="$SITE"${PYTHONPATH:+:$PYTHONPATH}
+  export PATH="$SITE/bin":$PATH
 fi
 python3 - <<'PY'
 import torch, transformers
