@@ -169,7 +169,14 @@ def _load_smollm2():
     gguf = ggufs[0]
     kwargs = {"gguf_file": gguf.name, "trust_remote_code": False}
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
+    dequantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
+    # the GGUF loader leaves a quantizer attached that refuses save_pretrained; the weights are already
+    # dequantized, so move them into a plain model of the same config
+    config = dequantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(dequantized.state_dict())
     disable_dropout(model)
     tokenizer = prepare_tokenizer(tokenizer)
     model.resize_token_embeddings(len(tokenizer))
