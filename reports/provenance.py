@@ -24,6 +24,10 @@ class GitInfo:
     dirty: bool
 
 
+# written by the run itself (dvc.lock after every stage, results, the report): not "uncommitted code"
+PIPELINE_OUTPUTS = ("dvc.lock", "results", "REPORT.md", "reports/figures")
+
+
 def _git(repo_dir: Path, *args: str) -> str | None:
     try:
         proc = subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=30, check=False)
@@ -38,7 +42,7 @@ def git_info(repo_dir: Path) -> GitInfo | None:
     rev = _git(repo_dir, "rev-parse", "HEAD")
     if rev is None or not rev.strip():
         return None
-    status = _git(repo_dir, "status", "--porcelain")
+    status = _git(repo_dir, "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p}" for p in PIPELINE_OUTPUTS))
     return GitInfo(rev=rev.strip(), dirty=bool(status and status.strip()))
 
 

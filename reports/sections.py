@@ -268,7 +268,7 @@ def _fenced(text: str, lang: str) -> str:
 
 def provenance_section(metrics: Mapping[str, Any], git: GitInfo | None, lock: Any, params_text: str | None) -> str:
     run = get(metrics, "run") or {}
-    repo = f"{code(git.rev)} (uncommitted changes: {fmt(git.dirty)})" if git else "not available (no git or not a repository)"
+    repo = f"{code(git.rev)} (uncommitted code or params: {fmt(git.dirty)})" if git else "not available (no git or not a repository)"
     parts = [
         kv_table(
             [
