@@ -273,7 +273,6 @@ def provenance_section(metrics: Mapping[str, Any], git: GitInfo | None, lock: An
         kv_table(
             [
                 ("git revision at report time", repo),
-                ("git revision recorded by the pipeline", code(run["git_rev"]) if run.get("git_rev") else NA),
                 ("seed", fmt(run.get("seed"))),
                 ("device", escape_cell(run.get("device")) if run.get("device") else NA),
             ]
