@@ -271,8 +271,10 @@ def provenance_section(metrics: Mapping[str, Any], git: GitInfo | None, lock: An
     repo = f"{code(git.rev)} (uncommitted code or params: {fmt(git.dirty)})" if git else "not available (no git or not a repository)"
     parts = [
         kv_table(
-            [
-                ("git revision at report time", repo),
+            [("git revision at report time", repo)]
+            # metrics.json carries no revision by default (so it stays identical across commits); show one if present
+            + ([("git revision recorded by the pipeline", code(run["git_rev"]))] if run.get("git_rev") else [])
+            + [
                 ("seed", fmt(run.get("seed"))),
                 ("device", escape_cell(run.get("device")) if run.get("device") else NA),
             ]
