@@ -141,7 +141,9 @@ def generate_samples(
             model, q_ids.to(device), q_mask.to(device), max_new_tokens, temperature, tokenizer.eos_token_id, tokenizer.pad_token_id, stop_at_eos
         )
         logprob = response_logprobs(model, batch, temperature).sum(1)
-        ref_logprob = response_logprobs(ref_model, batch, temperature).sum(1) if ref_model is not None else logprob
+        # the base policy is its own reference: one forward pass, not two
+        same_model = ref_model is None or ref_model is model
+        ref_logprob = logprob if same_model else response_logprobs(ref_model, batch, temperature).sum(1)
         records.extend(_records(chunk, batch, logprob, ref_logprob, tokenizer, policy_name))
     return records
 

@@ -6,7 +6,7 @@ Writes data/corpus/{train,validation,test}.jsonl and data/prompts/{train,eval}.j
 
 from __future__ import annotations
 
-from pipeline.config import load_params
+from pipeline.config import ConfigError, load_params
 from pipeline.corpus import SPLITS, load_corpus, make_prompts, split_by_hash
 from pipeline.io import atomic_output, log, stage_timer, write_json, write_jsonl
 from pipeline.stage import run_stage
@@ -22,8 +22,6 @@ def main() -> None:
         train_prompts = make_prompts(splits["train"], cfg.prompt_words)
         eval_prompts = make_prompts(splits["test"], cfg.prompt_words, limit=cfg.n_eval_prompts)
         if not eval_prompts or not train_prompts:
-            from pipeline.config import ConfigError
-
             raise ConfigError(f"data: no prompts with more than data.prompt_words={cfg.prompt_words} words; lower it")
         with atomic_output(CORPUS_DIR) as tmp:
             for name in SPLITS:
