@@ -3,7 +3,11 @@
     python -m bench.generate_throughput              # CPU: the default profile's model shape
     python -m bench.generate_throughput --gpu        # GPT-2-124M shape, 48 tokens, batch 1024, bf16
 Random-init models (no download), the same prompts, k samples per prompt, log-probs under the policy and
-the reference included in both paths (that is what the stage computes). Prints a table and the ratio.
+the reference included in every path (that is what the stage computes). Paths: `batched` (the stage's
+default: the project's KV-cached decoding loop with inverse-CDF draws), `hf_dynamic` (transformers'
+generate with its default dynamic cache: "HF batched generation"), `hf_static` (generate with a static
+cache, which transformers compiles on CUDA, so its warm-up is the compile; `generate.static_cache`),
+`one_per_call` (the seed's loop, one prompt per call). Prints a table and the ratios.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.generation import generate_samples
+from pipeline.generation import Batch, encode_prompts, generate_samples, hf_generate, left_pad, response_logprobs
 from pipeline.models import autocast_dtype, new_gpt2, resolve_device, train_tokenizer
 
 OUT = Path("bench/out/generate_throughput.json")
@@ -27,8 +31,8 @@ def build(gpu: bool, device):
     shape = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024) if gpu else dict(n_layer=4, n_head=4, n_embd=128, n_positions=128)
     torch.manual_seed(0)
     model = new_gpt2(tok, **shape)
-    if gpu:
-        model.resize_token_embeddings(50257)  # GPT-2's vocabulary size, so the LM head costs what it does there
+    # the real vocabulary sizes (GPT-2's; the default profile's 4,096), so the LM head and the draw cost what they do there
+    model.resize_token_embeddings(50257 if gpu else 4096)
     return tok, model.to(device).eval()
 
 
@@ -48,27 +52,37 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device("cuda" if args.gpu else "cpu")
     tok, model = build(args.gpu, device)
-    n_prompts = args.prompts or (256 if args.gpu else 32)
+    n_prompts = args.prompts or (1024 if args.gpu else 32)
     tokens, batch = (48, 1024) if args.gpu else (24, 256)
     prompts = [{"prompt_id": i, "prompt": f"the cat number {i}"} for i in range(n_prompts)]
-    run = lambda ps, bs: generate_samples(model, tok, ps, args.k, tokens, 1.0, bs, 0, device, "bench", ref_model=model)  # noqa: E731
+    def run(ps, bs, static=False):
+        return generate_samples(model, tok, ps, args.k, tokens, 1.0, bs, 0, device, "bench", ref_model=model, static_cache=static)
+
+    def run_hf_dynamic(ps, bs):  # what generate_samples computes, with transformers' generate (dynamic cache) as the sampler
+        ids = [q for q in encode_prompts(tok, [p["prompt"] for p in ps]) for _ in range(args.k)]
+        for start in range(0, len(ids), bs):
+            q, m = left_pad(ids[start : start + bs], tok.pad_token_id)
+            q, m = q.to(device), m.to(device)
+            resp = hf_generate(model, q, m, tokens, 1.0, tok.eos_token_id, tok.pad_token_id, False, cache=None)
+            response_logprobs(model, Batch(q, m, resp, torch.ones_like(resp)), 1.0).sum(1).tolist()
+
     dtype = autocast_dtype(device)
+    rows, warmup_s = {}, {}
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        run(prompts[:2], batch)  # warm-up
-        batched_s = timed(lambda: run(prompts, batch))
-        one_prompts = prompts[: max(2, n_prompts // 8)]  # the slow path on a subset, scaled per sample
-        single_s = timed(lambda: run(one_prompts, 1))
-    rows = {
-        "batched": len(prompts) * args.k / batched_s,
-        "one_per_call": len(one_prompts) * args.k / single_s,
-    }
-    print(f"\n{'path':<14}{'samples/s':>12}   ({device}, {tokens} new tokens, k={args.k}, batch {batch})")
+        paths = {"batched": lambda ps: run(ps, batch), "hf_dynamic": lambda ps: run_hf_dynamic(ps, batch), "hf_static": lambda ps: run(ps, batch, True)}
+        for name, fn in paths.items():
+            warmup_s[name] = timed(lambda f=fn: f(prompts[: max(1, batch // args.k)]))  # one full batch: same shapes as the timed run
+            rows[name] = len(prompts) * args.k / timed(lambda f=fn: f(prompts))
+        one_prompts = prompts[: 8 if args.gpu else max(2, n_prompts // 8)]  # the slow path on a subset, scaled per sample
+        rows["one_per_call"] = len(one_prompts) * args.k / timed(lambda: run(one_prompts, 1))
+    print(f"\n{'path':<16}{'samples/s':>12}{'warm-up s':>11}   ({device}, {tokens} new tokens, k={args.k}, batch {batch}, {dtype or 'fp32'})")
     for name, rate in rows.items():
-        print(f"{name:<14}{rate:>12.1f}")
+        print(f"{name:<16}{rate:>12.1f}{warmup_s.get(name, float('nan')):>11.1f}")
     ratio = rows["batched"] / rows["one_per_call"]
-    print(f"ratio batched / one-per-call: {ratio:.1f}x")
+    print(f"ratio batched / one-per-call: {ratio:.1f}x; batched / hf_dynamic: {rows['batched'] / rows['hf_dynamic']:.2f}x; "
+          f"hf_static / hf_dynamic: {rows['hf_static'] / rows['hf_dynamic']:.2f}x")
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"device": str(device), "samples_per_s": rows, "ratio": ratio, "new_tokens": tokens, "k": args.k}, indent=2) + "\n")
+    OUT.write_text(json.dumps({"device": str(device), "samples_per_s": rows, "warmup_s": warmup_s, "ratio": ratio, "ratio_batched_over_hf_dynamic": rows["batched"] / rows["hf_dynamic"], "new_tokens": tokens, "k": args.k}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# One command for a fresh GPU machine with the project copied over:
-#   bash bench/gpu_check.sh            # wheels for missing packages in .whl/ (carried), results in $OUT or bench/out
-# 1. installs what is missing from carried wheels (.whl/*.whl) into a scratch site directory,
-# 2. runs the tests that exercise CUDA paths (device resolution, PPO loop, generation),
-# 3. runs the pipeline on the gpu profile (random-init GPT-2-124M-shaped base pretrained briefly),
-# 4. prints a per-stage timing table and the throughput benchmarks.
-set -euo pipefail
+# GPU check for a lent GPU machine with the project copied over (no dvc, trl, datasets there):
+#   bash bench/gpu_check.sh pipeline   # the 8 stages on the gpu profile (shortened), per-stage table
+#   bash bench/gpu_check.sh bench      # generation + PPO throughput benchmarks, CUDA-path tests
+# Wheels for missing packages sit in .whl/ (carried; see bench/RESULTS.md for the list), TRL 1.12
+# for the PPO comparison in bench/out/trl112 (carried). Logs and JSON go to $OUT (or bench/out).
+# Each step has its own time limit and a failed step does not stop the next one.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+PART=${1:-all}
 OUTDIR=${OUT:-bench/out}
-mkdir -p "$OUTDIR"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-SITE=${SITE:-${TMPDIR:-/tmp}/rlhf_bench_site}
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
-  export PYTHONPATH="$SITE"${PYTHONPATH:+:$PYTHONPATH}
-  export PATH="$SITE/bin":$PATH
+mkdir -p "$OUTDIR" bench/out
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1
+PREFIX=${PREFIX:-/tmp/rlhf_bench_prefix}
+# --prefix, not --target: --target drops a wheel's data files (the fortune files live in share/games/fortune)
+if compgen -G ".whl/*.whl" > /dev/null && [ ! -f "$PREFIX/.done" ]; then
+  python3 -m pip install -q --no-index --no-deps --ignore-installed --no-compile --no-cache-dir --prefix "$PREFIX" .whl/*.whl && touch "$PREFIX/.done"
+fi
+if [ -d "$PREFIX" ]; then
+  SITE=$(python3 -c 'import sys, sysconfig; v = {"base": sys.argv[1], "platbase": sys.argv[1]}; print(sysconfig.get_path("purelib", vars=v) + ":" + sysconfig.get_path("platlib", vars=v))' "$PREFIX")
+  export PYTHONPATH="$SITE"${PYTHONPATH:+:$PYTHONPATH} PATH="$PREFIX/bin:$PATH"
 fi
 python3 - <<'PY'
-import torch, transformers
-print(f"torch {torch.__version__}, transformers {transformers.__version__}, cuda {torch.cuda.is_available()}",
-      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+import torch, transformers, trl, datasets
+print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, datasets {datasets.__version__},",
+      f"cuda {torch.cuda.is_available()}", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
-python3 -m pytest -q -x tests/test_models.py tests/test_ppo_math.py tests/test_ppo_trainer.py 2>&1 | tee "$OUTDIR/gpu_tests.log" | tail -3
-# pipeline on the gpu profile, fewer steps so it fits a short lease
-python3 -m pipeline.profiles gpu
-python3 - <<'PY'
+
+step() {  # step NAME SECONDS CMD...: run with a limit, log to $OUTDIR/NAME.log, report the exit status and seconds
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$OUTDIR/$name.log" 2>&1
+  local rc=$?
+  echo "== $name: exit $rc in $((SECONDS - t0)) s"
+  tail -n 14 "$OUTDIR/$name.log" | cut -c1-220
+}
+
+if [ "$PART" = pipeline ] || [ "$PART" = all ]; then
+  python3 -m pipeline.profiles "${GPU_CHECK_PROFILE:-gpu}"  # GPU_CHECK_PROFILE=tiny: a CPU dry run of this script
+  [ "${GPU_CHECK_PROFILE:-gpu}" = gpu ] && python3 - <<'PY'
 import yaml
 p = yaml.safe_load(open("params.yaml"))
-p["policy"]["max_steps"] = 300; p["preferences"]["n_prompts"] = 2000; p["ppo"]["total_updates"] = 40
+p["policy"]["max_steps"] = 300; p["preferences"]["n_prompts"] = 2000; p["ppo"]["total_updates"] = 30
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
-python3 -m bench.pipeline_stages --direct 2>&1 | tee "$OUTDIR/gpu_pipeline.log" | tail -12
-python3 -m bench.generate_throughput --gpu 2>&1 | tail -5
-python3 -m bench.ppo_throughput --gpu --skip-trl 2>&1 | tail -8 || true
+  step gpu_upstream 240 python3 -m bench.pipeline_stages --direct --stages prepare base_policy preferences reward_model
+  cp bench/out/pipeline_stages.json "$OUTDIR/gpu_upstream_stages.json" 2>/dev/null
+  step gpu_downstream 200 python3 -m bench.pipeline_stages --direct --stages ppo generate evaluate report
+  cp bench/out/pipeline_stages.json "$OUTDIR/gpu_downstream_stages.json" 2>/dev/null
+  cp results/metrics.json "$OUTDIR/gpu_metrics.json" 2>/dev/null
+  # A/B: the same PPO with torch's cuDNN attention kernels left on (resolve_device turns them off on CUDA)
+  step gpu_ppo_cudnn_on 80 env RLHF_BENCH_CUDNN_SDP=1 python3 -m stages.ppo
+fi
+if [ "$PART" = bench ] || [ "$PART" = all ]; then
+  step gpu_generate 150 python3 -m bench.generate_throughput --gpu
+  step gpu_ppo 200 python3 -m bench.ppo_throughput --gpu --repeats 2 --updates 3
+  cp bench/out/generate_throughput.json "$OUTDIR/gpu_generate.json" 2>/dev/null
+  cp bench/out/ppo_throughput.json "$OUTDIR/gpu_ppo.json" 2>/dev/null
+  step gpu_tests 90 python3 -m pytest -q -x -p no:cacheprovider tests/test_models.py tests/test_ppo_math.py tests/test_reward.py
+fi

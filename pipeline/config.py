@@ -84,12 +84,12 @@ class PreferencesConfig(_Section):
     path: str | None = Field(None, description="jsonl/parquet/csv preference file when source=file")
     hub_dataset: str | None = Field(None)
     hub_split: str = Field("train")
-    n_prompts: int = Field(2400, ge=1, description="training prompts to sample continuations for")
-    samples_per_prompt: int = Field(4, ge=2, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
+    n_prompts: int = Field(3000, ge=1, description="training prompts to sample continuations for")
+    samples_per_prompt: int = Field(8, ge=2, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
     max_new_tokens: int = Field(24, ge=1)
     stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
     temperature: float = Field(1.0, gt=0)
-    batch_size: int = Field(512, ge=1)
+    batch_size: int = Field(1024, ge=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -106,9 +106,10 @@ class RewardModelConfig(_Section):
     pooling: Literal["last", "mean", "sum"] = Field(
         "sum", description="sequence score from per-token head outputs: last token (classic), mean, or sum over tokens"
     )
-    epochs: float = Field(2.0, gt=0)
+    epochs: float = Field(1.0, gt=0, description="passes over the pairs (measured: a 2nd epoch overfits, bench/RESULTS.md)")
     lr: float = Field(1e-3, gt=0, le=1)
-    batch_size: int = Field(32, ge=1)
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field("linear", description="learning-rate schedule over training (HF Trainer's)")
+    batch_size: int = Field(128, ge=1, description="pairs per step, packed as whole prompt groups (each response scored once per step)")
     max_length: int = Field(64, ge=8)
     weight_decay: float = Field(0.0, ge=0)
     calibration_bins: int = Field(10, ge=2)
@@ -162,6 +163,7 @@ class GenerateConfig(_Section):
 
     temperature: float = Field(1.0, gt=0)
     batch_size: int = Field(256, ge=1)
+    static_cache: bool = Field(False, description="sample with transformers' generate and a preallocated KV cache, which it compiles on CUDA (2.6x on an H200, bench/RESULTS.md); other draws than the default loop for the same seed")
 
     @model_validator(mode="after")
     def _known_policies(self) -> GenerateConfig:

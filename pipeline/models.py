@@ -24,9 +24,13 @@ def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present; 'cuda' on a machine without it is an error, not a silent fallback."""
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: 'cuda' requested but CUDA is not available here; set device: auto or cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
+    if device.type == "cuda" and os.environ.get("RLHF_BENCH_CUDNN_SDP") != "1":
+        # PPO on the gpu profile (H200, torch 2.11) hit a non-finite loss after 3 updates with the cuDNN
+        # attention kernels that torch picks on Hopper; flash / memory-efficient attention remain in use.
+        # RLHF_BENCH_CUDNN_SDP=1 keeps cuDNN (for the A/B check in bench/gpu_check.sh).
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    return device
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

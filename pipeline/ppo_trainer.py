@@ -164,7 +164,8 @@ class PPOTrainer:
                 check_finite(update, loss=loss)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.acc.backward(loss)
-                self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                check_finite(update, gradient_norm=grad_norm)  # a NaN gradient would silently turn every weight into NaN
                 self.optimizer.step()
                 with torch.no_grad():
                     entropy = masked_mean(entropy_from_logits(logits), mb_mask)

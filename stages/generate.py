@@ -46,7 +46,7 @@ def main() -> None:
                     raise ConfigError(f"generate policy {name!r}: vocabulary {policy.config.vocab_size} differs from the base's {ref.config.vocab_size}; KL needs the same tokenizer")
                 records = generate_samples(
                     policy, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens, cfg.temperature, cfg.batch_size,
-                    params.seed + 12345, device, name, ref_model=ref, stop_at_eos=cfg.stop_at_eos,
+                    params.seed + 12345, device, name, ref_model=ref, stop_at_eos=cfg.stop_at_eos, static_cache=cfg.static_cache,
                 )
                 write_jsonl(tmp / f"{name}.jsonl", records)
                 counts[name] = len(records)

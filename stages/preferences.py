@@ -28,7 +28,7 @@ def simulated(params, device) -> tuple[list[dict], dict]:
     prompts = read_jsonl("data/prompts/train.jsonl")[: cfg.n_prompts]
     samples = generate_samples(
         model, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens, cfg.temperature, cfg.batch_size, params.seed, device, "base",
-        stop_at_eos=cfg.stop_at_eos,
+        stop_at_eos=cfg.stop_at_eos, with_logprobs=False,
     )
     prompt_ids = dict(zip([p["prompt"] for p in prompts], encode_prompts(tokenizer, [p["prompt"] for p in prompts]), strict=True))
     for s, g in zip(samples, gold([s["response"] for s in samples]), strict=True):

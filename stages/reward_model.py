@@ -1,4 +1,4 @@
-"""Stage reward_model: train a Bradley-Terry reward model with TRL's RewardTrainer.
+"""Stage reward_model: train a Bradley-Terry reward model with TRL's RewardTrainer (prompt-grouped batches).
 
     python -m stages.reward_model     # reads params.yaml: seed, device, reward_model, annotator
 Initialised from the base policy (or reward_model.backbone), trained on the exact token ids PPO
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
-from trl import RewardConfig, RewardTrainer
+from trl import RewardConfig
 
 from metrics.reward_model import reward_model_metrics
 from pipeline.annotator import accuracy_ceiling
@@ -45,6 +45,7 @@ from pipeline.models import (
     seed_everything,
 )
 from pipeline.reward import NORMALIZATION_FILE, new_reward_model, preference_features, score_token_lists, use_pipeline_score
+from pipeline.reward_trainer import DedupPreferenceCollator, GroupedRewardTrainer
 from pipeline.stage import run_stage
 
 BASE_DIR, MODEL_DIR, RESULTS_DIR = Path("models/base"), Path("models/reward"), Path("results/reward_model")
@@ -59,7 +60,7 @@ def reward_config(cfg, seed: int, device) -> RewardConfig:
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
         weight_decay=cfg.weight_decay,
-        lr_scheduler_type="constant",  # measured: linear decay to 0 learned less in 2 epochs (0.64 vs 0.68 gold accuracy)
+        lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=0,
         logging_steps=10,
         eval_strategy="epoch",
@@ -81,7 +82,8 @@ def sample_scores(rm, tokenizer, params, device) -> list[dict]:
     prompts = read_jsonl("data/prompts/eval.jsonl")[:N_NORMALIZATION_PROMPTS]
     ppo = params.ppo
     samples = generate_samples(
-        policy, tokenizer, prompts, 2, ppo.response_length, ppo.temperature, 256, params.seed + 1, device, "base", stop_at_eos=ppo.stop_at_eos
+        policy, tokenizer, prompts, 2, ppo.response_length, ppo.temperature, 256, params.seed + 1, device, "base", stop_at_eos=ppo.stop_at_eos,
+        with_logprobs=False,
     )
     prompt_ids = {p["prompt"]: tokenizer(p["prompt"], add_special_tokens=False)["input_ids"] for p in prompts}
     proxy = score_token_lists(rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device)
@@ -104,9 +106,11 @@ def main() -> None:
         train_ds = datasets.Dataset.from_dict(preference_features(train_pairs, cfg.max_length))
         test_ds = datasets.Dataset.from_dict(preference_features(test_pairs, cfg.max_length))
         with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False) as live:
-            trainer = RewardTrainer(
+            trainer = GroupedRewardTrainer(
                 model=model, args=reward_config(cfg, params.seed, device), train_dataset=train_ds, eval_dataset=test_ds,
-                processing_class=tokenizer, callbacks=[DVCLiveCallback(live=live), finite_loss_callback()],
+                processing_class=tokenizer, data_collator=DedupPreferenceCollator(tokenizer.pad_token_id),
+                callbacks=[DVCLiveCallback(live=live), finite_loss_callback()],
+                group_keys=[tuple(p["prompt_ids"]) for p in train_pairs],
             )
             train_loss = trainer.train().training_loss
         if not trainer.is_world_process_zero():

@@ -82,3 +82,15 @@ def test_device_resolution():
         assert resolve_device("auto").type == "cpu"
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_cuda_turns_off_cudnn_attention(monkeypatch):
+    """cuDNN SDPA gave NaN PPO gradients on an H200; resolving a CUDA device turns that backend off."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cuda, "enable_cudnn_sdp", calls.append)
+    monkeypatch.delenv("RLHF_BENCH_CUDNN_SDP", raising=False)
+    assert resolve_device("auto").type == "cuda" and calls == [False]
+    assert resolve_device("cpu").type == "cpu" and calls == [False]
+    monkeypatch.setenv("RLHF_BENCH_CUDNN_SDP", "1")
+    assert resolve_device("cuda").type == "cuda" and calls == [False]

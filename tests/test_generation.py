@@ -1,0 +1,72 @@
+"""Sampling: the inverse-CDF draw, the KV-cached decoding loop against transformers, EOS cutting, padding."""
+
+import numpy as np
+import pytest
+import torch
+
+import pipeline.generation as generation
+from pipeline.generation import decode, generate_samples, left_pad, sample, sample_next, truncate_after_eos
+from pipeline.models import load_policy, load_tokenizer
+
+
+def test_sample_next_draws_from_the_softmax_at_the_temperature():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")], [0.0, 0.0, 0.0, 0.0, 0.0], [float("-inf"), 5.0, float("-inf"), 0.0, 1.0]])
+    n = 40_000
+    torch.manual_seed(0)
+    for temperature in (1.0, 2.0):
+        draws = sample_next(logits.repeat_interleave(n, 0), temperature).view(3, n)
+        expected = torch.softmax(logits / temperature, -1)
+        for row in range(3):
+            freq = torch.bincount(draws[row], minlength=5).double() / n
+            assert freq.tolist() == pytest.approx(expected[row].tolist(), abs=0.01)
+            assert freq[expected[row] == 0].sum() == 0  # an impossible token is never drawn
+
+
+def test_decode_loop_matches_transformers_greedy(tiny_model_dir, monkeypatch):
+    """With argmax in place of the draw, the cached loop must reproduce generate()'s greedy tokens (padding, positions, cache)."""
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    q, mask = left_pad([[5, 6, 7, 8, 9], [10, 11], [12]], tok.pad_token_id)
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: logits.argmax(-1))
+    ours = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False)
+    ref = model.generate(input_ids=q, attention_mask=mask, do_sample=False, max_new_tokens=7, min_new_tokens=7,
+                         pad_token_id=tok.pad_token_id, eos_token_id=None)[:, q.shape[1]:]
+    assert torch.equal(ours, ref)
+
+
+def test_sampled_responses_are_cut_after_the_first_eos(tiny_model_dir, monkeypatch):
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    script = iter([[5, 6], [eos, 7], [8, 9], [10, eos]])  # row 0 ends at step 2, row 1 at step 4
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    q, mask = left_pad([[5, 6], [7]], pad)
+    batch = sample(model, q, mask, 6, 1.0, eos, pad, stop_at_eos=True)
+    assert batch.response_ids.tolist() == [[5, eos, pad, pad, pad, pad], [6, 7, 9, eos, pad, pad]]
+    assert batch.response_mask.tolist() == [[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]]
+    assert batch.ended_with_eos.tolist() == [True, True]
+
+
+def test_truncate_after_eos_and_left_pad_by_hand():
+    ids, mask = truncate_after_eos(torch.tensor([[3, 1, 4, 1], [5, 9, 2, 6]]), eos_id=1, pad_id=0)
+    assert ids.tolist() == [[3, 1, 0, 0], [5, 9, 2, 6]] and mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+    q, m = left_pad([[7, 8], [9]], pad_id=0, width=4)
+    assert q.tolist() == [[0, 0, 7, 8], [0, 0, 0, 9]] and m.tolist() == [[0, 0, 1, 1], [0, 0, 0, 1]]
+
+
+def test_generate_samples_is_seeded_and_its_logprobs_match_a_full_forward(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    prompts = [{"prompt_id": i, "prompt": p} for i, p in enumerate(["the cat", "a dog was", "sun"])]
+    run = lambda bs: generate_samples(model, tok, prompts, 3, 6, 1.0, bs, 11, torch.device("cpu"), "base", stop_at_eos=False)  # noqa: E731
+    first, again = run(4), run(4)
+    assert [r["response_ids"] for r in first] == [r["response_ids"] for r in again]
+    assert len(first) == 9 and all(r["n_tokens"] == 6 for r in first)
+    for r in first:  # the summed log-prob of a response, recomputed one sequence at a time
+        ids = torch.tensor([tok(r["prompt"], add_special_tokens=False)["input_ids"] + r["response_ids"]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        n = len(r["response_ids"])
+        expected = logp[-n:].gather(-1, ids[0, -n:, None]).sum().item()
+        assert r["logprob"] == pytest.approx(expected, abs=1e-3) and r["ref_logprob"] == r["logprob"]
+    assert np.isfinite([r["logprob"] for r in first]).all()
