@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup repro test lint bench smollm2 clean-venv
+.PHONY: setup repro test test-fast lint bench smollm2 clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,10 +21,15 @@ repro: setup
 	$(VENV)/bin/dvc repro
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=10
+
+# the edit loop: unit tests only, no end-to-end dvc runs (marked slow)
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: setup
 	$(PY) -m bench.pipeline_stages

@@ -12,13 +12,13 @@ cache, which transformers compiles on CUDA, so its warm-up is the compile; `gene
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import torch
 
+from pipeline.errors import OneLineParser, positive_int, run_cli
 from pipeline.generation import Batch, encode_prompts, generate_samples, hf_generate, left_pad, response_logprobs
 from pipeline.models import autocast_dtype, new_gpt2, resolve_device, train_tokenizer
 
@@ -28,7 +28,11 @@ OUT = Path("bench/out/generate_throughput.json")
 def build(gpu: bool, device):
     texts = [f"the {w} was happy and the day was good number {i}" for i, w in enumerate(["cat", "dog", "sun", "sea"] * 50)]
     tok = train_tokenizer(texts, vocab_size=512)
-    shape = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024) if gpu else dict(n_layer=4, n_head=4, n_embd=128, n_positions=128)
+    shape = (
+        dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024)
+        if gpu
+        else dict(n_layer=4, n_head=4, n_embd=128, n_positions=128)
+    )
     torch.manual_seed(0)
     model = new_gpt2(tok, **shape)
     # the real vocabulary sizes (GPT-2's; the default profile's 4,096), so the LM head and the draw cost what they do there
@@ -45,16 +49,17 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m bench.generate_throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true")
-    parser.add_argument("--prompts", type=int, default=None)
-    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--prompts", type=positive_int, default=None)
+    parser.add_argument("--k", type=positive_int, default=4)
     args = parser.parse_args()
     device = resolve_device("cuda" if args.gpu else "cpu")
     tok, model = build(args.gpu, device)
     n_prompts = args.prompts or (1024 if args.gpu else 32)
     tokens, batch = (48, 1024) if args.gpu else (24, 256)
     prompts = [{"prompt_id": i, "prompt": f"the cat number {i}"} for i in range(n_prompts)]
+
     def run(ps, bs, static=False):
         return generate_samples(model, tok, ps, args.k, tokens, 1.0, bs, 0, device, "bench", ref_model=model, static_cache=static)
 
@@ -69,21 +74,45 @@ def main() -> None:
     dtype = autocast_dtype(device)
     rows, warmup_s = {}, {}
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        paths = {"batched": lambda ps: run(ps, batch), "hf_dynamic": lambda ps: run_hf_dynamic(ps, batch), "hf_static": lambda ps: run(ps, batch, True)}
+        paths = {
+            "batched": lambda ps: run(ps, batch),
+            "hf_dynamic": lambda ps: run_hf_dynamic(ps, batch),
+            "hf_static": lambda ps: run(ps, batch, True),
+        }
         for name, fn in paths.items():
-            warmup_s[name] = timed(lambda f=fn: f(prompts[: max(1, batch // args.k)]))  # one full batch: same shapes as the timed run
+            warmup_s[name] = timed(
+                lambda f=fn: f(prompts[: max(1, batch // args.k)])
+            )  # one full batch: same shapes as the timed run
             rows[name] = len(prompts) * args.k / timed(lambda f=fn: f(prompts))
         one_prompts = prompts[: 8 if args.gpu else max(2, n_prompts // 8)]  # the slow path on a subset, scaled per sample
         rows["one_per_call"] = len(one_prompts) * args.k / timed(lambda: run(one_prompts, 1))
-    print(f"\n{'path':<16}{'samples/s':>12}{'warm-up s':>11}   ({device}, {tokens} new tokens, k={args.k}, batch {batch}, {dtype or 'fp32'})")
+    print(
+        f"\n{'path':<16}{'samples/s':>12}{'warm-up s':>11}   ({device}, {tokens} new tokens, k={args.k}, batch {batch}, {dtype or 'fp32'})"
+    )
     for name, rate in rows.items():
         print(f"{name:<16}{rate:>12.1f}{warmup_s.get(name, float('nan')):>11.1f}")
     ratio = rows["batched"] / rows["one_per_call"]
-    print(f"ratio batched / one-per-call: {ratio:.1f}x; batched / hf_dynamic: {rows['batched'] / rows['hf_dynamic']:.2f}x; "
-          f"hf_static / hf_dynamic: {rows['hf_static'] / rows['hf_dynamic']:.2f}x")
+    print(
+        f"ratio batched / one-per-call: {ratio:.1f}x; batched / hf_dynamic: {rows['batched'] / rows['hf_dynamic']:.2f}x; "
+        f"hf_static / hf_dynamic: {rows['hf_static'] / rows['hf_dynamic']:.2f}x"
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"device": str(device), "samples_per_s": rows, "warmup_s": warmup_s, "ratio": ratio, "ratio_batched_over_hf_dynamic": rows["batched"] / rows["hf_dynamic"], "new_tokens": tokens, "k": args.k}, indent=2) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                "device": str(device),
+                "samples_per_s": rows,
+                "warmup_s": warmup_s,
+                "ratio": ratio,
+                "ratio_batched_over_hf_dynamic": rows["batched"] / rows["hf_dynamic"],
+                "new_tokens": tokens,
+                "k": args.k,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -10,13 +10,14 @@ process) and writes bench/out/pipeline_stages.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pipeline.errors import OneLineParser
 
 STAGES = ["prepare", "base_policy", "preferences", "reward_model", "ppo", "generate", "evaluate", "report"]
 OUT = Path("bench/out/pipeline_stages.json")
@@ -25,7 +26,11 @@ OUT = Path("bench/out/pipeline_stages.json")
 def run_stage(stage: str, direct: bool) -> dict:
     """Run one stage (under dvc, or directly); wait4 gives the peak RSS of the largest process in its tree."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    cmd = [sys.executable, "-m", f"stages.{stage}"] if direct else [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage]
+    cmd = (
+        [sys.executable, "-m", f"stages.{stage}"]
+        if direct
+        else [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage]
+    )
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -38,9 +43,11 @@ def run_stage(stage: str, direct: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", nargs="*", default=STAGES)
-    parser.add_argument("--direct", action="store_true", help="run `python -m stages.<name>` without DVC (e.g. on a machine without dvc)")
+    parser = OneLineParser(prog="python -m bench.pipeline_stages", description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES, metavar="STAGE", help=f"some of {STAGES}")
+    parser.add_argument(
+        "--direct", action="store_true", help="run `python -m stages.<name>` without DVC (e.g. on a machine without dvc)"
+    )
     args = parser.parse_args()
     rows = [run_stage(s, args.direct) for s in args.stages]
     print(f"\n{'stage':<14}{'total s':>9}{'stage s':>9}{'peak MiB':>10}")

@@ -83,14 +83,48 @@ class Shape:
     bf16: bool
 
 
-CPU_SHAPE = Shape(n_layer=4, n_embd=128, n_head=4, vocab_size=4096, n_positions=128, batch_size=32, prompt_length=8, response_length=24, bf16=False)
-GPU_SHAPE = Shape(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024, batch_size=64, prompt_length=16, response_length=48, bf16=True)
-TINY_SHAPE = Shape(n_layer=2, n_embd=32, n_head=2, vocab_size=256, n_positions=64, batch_size=8, prompt_length=4, response_length=6, bf16=False)
+CPU_SHAPE = Shape(
+    n_layer=4,
+    n_embd=128,
+    n_head=4,
+    vocab_size=4096,
+    n_positions=128,
+    batch_size=32,
+    prompt_length=8,
+    response_length=24,
+    bf16=False,
+)
+GPU_SHAPE = Shape(
+    n_layer=12,
+    n_embd=768,
+    n_head=12,
+    vocab_size=50257,
+    n_positions=1024,
+    batch_size=64,
+    prompt_length=16,
+    response_length=48,
+    bf16=True,
+)
+TINY_SHAPE = Shape(
+    n_layer=2, n_embd=32, n_head=2, vocab_size=256, n_positions=64, batch_size=8, prompt_length=4, response_length=6, bf16=False
+)
 
 # PPO hyperparameters shared by both implementations (params.yaml's ppo defaults). They do not
 # change the amount of compute, but are kept identical so both runs do the same algorithm.
-PPO = {"ppo_epochs": 4, "num_minibatches": 1, "lr": 5e-5, "kl_coef": 0.05, "kl_estimator": "k1", "temperature": 1.0,
-       "cliprange": 0.2, "cliprange_value": 0.2, "vf_coef": 0.1, "gamma": 1.0, "lam": 0.95, "whiten_rewards": False}
+PPO = {
+    "ppo_epochs": 4,
+    "num_minibatches": 1,
+    "lr": 5e-5,
+    "kl_coef": 0.05,
+    "kl_estimator": "k1",
+    "temperature": 1.0,
+    "cliprange": 0.2,
+    "cliprange_value": 0.2,
+    "vf_coef": 0.1,
+    "gamma": 1.0,
+    "lam": 0.95,
+    "whiten_rewards": False,
+}
 
 # Every change made to either implementation for this bench (also written to the JSON).
 PATCHES = {
@@ -141,7 +175,12 @@ def build_tokenizer(vocab_size: int):
     vocab = {PAD_TOKEN: PAD_ID, EOS_TOKEN: EOS_ID, "<|unk|>": UNK_ID} | {f"t{i}": i for i in range(UNK_ID + 1, vocab_size)}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token=PAD_TOKEN, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, unk_token="<|unk|>", padding_side="left"
+        tokenizer_object=backend,
+        pad_token=PAD_TOKEN,
+        eos_token=EOS_TOKEN,
+        bos_token=EOS_TOKEN,
+        unk_token="<|unk|>",
+        padding_side="left",
     )
 
 
@@ -164,8 +203,14 @@ def build_models(shape: Shape, tokenizer) -> Models:
 
     torch.manual_seed(SEED)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=shape.n_positions, n_embd=shape.n_embd, n_layer=shape.n_layer, n_head=shape.n_head,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        n_positions=shape.n_positions,
+        n_embd=shape.n_embd,
+        n_layer=shape.n_layer,
+        n_head=shape.n_head,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     policy = GPT2LMHeadModel(config)
     rm_config = copy.deepcopy(config)
@@ -218,10 +263,31 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     # from a clean state so our run does not depend on which implementation ran before it.
     AcceleratorState._reset_state(reset_partial_state=True)
     acc = Accelerator(cpu=device.type == "cpu", mixed_precision=precision(shape))  # as stages/ppo.py
-    cfg = PPOConfig(total_updates=updates + 1, batch_size=shape.batch_size, response_length=shape.response_length, stop_at_eos=False, missing_eos_penalty=None, **PPO)
+    ours = {
+        k: v for k, v in PPO.items() if k != "kl_coef"
+    }  # the KL coefficient is a trainer argument (one per curve), not a PPOConfig field
+    cfg = PPOConfig(
+        total_updates=updates + 1,
+        batch_size=shape.batch_size,
+        response_length=shape.response_length,
+        stop_at_eos=False,
+        missing_eos_penalty=None,
+        **ours,
+    )
     if acc.mixed_precision != precision(shape):
         raise RuntimeError(f"ours: accelerator mixed_precision={acc.mixed_precision}, expected {precision(shape)}")
-    trainer = PPOTrainer(cfg, acc, models.policy, models.ref, models.value, models.reward, tokenizer, {"mean": 0.0, "std": 1.0}, seed=SEED)
+    trainer = PPOTrainer(
+        cfg,
+        acc,
+        models.policy,
+        models.ref,
+        models.value,
+        models.reward,
+        tokenizer,
+        {"mean": 0.0, "std": 1.0},
+        seed=SEED,
+        kl_coef=PPO["kl_coef"],
+    )
     rows, b = [], shape.batch_size
     for update in range(updates + 1):
         sync(device)
@@ -231,7 +297,9 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
         wall = time.perf_counter() - t0
         if stats["val/response_length"] != shape.response_length:  # fixed-length responses, or the comparison is unfair
             raise RuntimeError(f"ours: responses were cut (mean length {stats['val/response_length']})")
-        rows.append({"s": wall} | {k.split("/")[1][:-2]: stats[k] for k in ("time/generation_s", "time/scoring_s", "time/update_s")})
+        rows.append(
+            {"s": wall} | {k.split("/")[1][:-2]: stats[k] for k in ("time/generation_s", "time/scoring_s", "time/update_s")}
+        )
     acc.free_memory()
     return rows[1:]  # the first update is warm-up
 
@@ -397,7 +465,9 @@ def run_trl(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, u
                 callbacks=[clock],
             )
         if trainer.accelerator.mixed_precision != precision(shape):
-            raise RuntimeError(f"TRL: accelerator mixed_precision={trainer.accelerator.mixed_precision}, expected {precision(shape)}")
+            raise RuntimeError(
+                f"TRL: accelerator mixed_precision={trainer.accelerator.mixed_precision}, expected {precision(shape)}"
+            )
         trainer.remove_callback(PrinterCallback)  # it would print every update's metrics dict
         trainer.train()
     if len(clock.marks) != updates + 2:
@@ -433,7 +503,12 @@ def summarise(rows_by_repeat: list[list[dict]], batch_size: int) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    cols = (("generation_s_median", "generation s"), ("scoring_s_median", "scoring s"), ("update_s_median", "update s"), ("gc_s_median", "gc.collect s"))
+    cols = (
+        ("generation_s_median", "generation s"),
+        ("scoring_s_median", "scoring s"),
+        ("update_s_median", "update s"),
+        ("gc_s_median", "gc.collect s"),
+    )
     head = f"{'implementation':<16} {'episodes/s':>11} {'s/update':>9} " + " ".join(f"{label:>13}" for _, label in cols)
     print("\n" + head + "\n" + "-" * len(head))
     for name, res in summary["results"].items():
@@ -442,12 +517,16 @@ def print_table(summary: dict) -> None:
     if "ratio_ours_over_trl" in summary:
         trl = summary["results"]["trl 1.12"]
         print(f"\nours / TRL (episodes/s): {summary['ratio_ours_over_trl']:.2f}x")
-        print(f"diagnostic, TRL without its gc.collect() time: {trl['episodes_per_s_excl_gc']:.2f} episodes/s, "
-              f"{trl['s_per_update_excl_gc_median']:.3f} s/update; ours / that: {summary['ratio_ours_over_trl_excl_gc']:.2f}x")
+        print(
+            f"diagnostic, TRL without its gc.collect() time: {trl['episodes_per_s_excl_gc']:.2f} episodes/s, "
+            f"{trl['s_per_update_excl_gc_median']:.3f} s/update; ours / that: {summary['ratio_ours_over_trl_excl_gc']:.2f}x"
+        )
     print("medians over", ", ".join(f"{n}: {r['timed_updates']} timed updates" for n, r in summary["results"].items()))
     print("split columns are medians of each phase (they need not add up to the median s/update); ours: update = PPO epochs")
     if "trl 1.12" in summary["results"]:
-        print("TRL (instrumented, see trl_phase_timers): update = the rest of the update (advantages, PPO epochs, logging) minus gc.collect")
+        print(
+            "TRL (instrumented, see trl_phase_timers): update = the rest of the update (advantages, PPO epochs, logging) minus gc.collect"
+        )
 
 
 def environment(device: torch.device, trl_module) -> dict:
@@ -470,19 +549,22 @@ def environment(device: torch.device, trl_module) -> dict:
 
 # ---------------------------------------------------------------- main
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.ppo_throughput", description=__doc__.splitlines()[0])
-    p.add_argument("--updates", type=int, default=5, help="timed updates per repeat (after 1 warm-up update)")
-    p.add_argument("--repeats", type=int, default=5, help="fresh trainers per implementation, interleaved")
+    from pipeline.errors import OneLineParser, positive_int
+
+    p = OneLineParser(prog="python -m bench.ppo_throughput", description=__doc__.splitlines()[0])
+    p.add_argument("--updates", type=positive_int, default=5, help="timed updates per repeat (after 1 warm-up update)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="fresh trainers per implementation, interleaved")
     p.add_argument("--gpu", action="store_true", help="GPT-2-124M shape, batch 64, 16+48 tokens, bf16")
     p.add_argument("--tiny", action="store_true", help="smoke sizes (keeps --gpu's bf16)")
     p.add_argument("--skip-trl", action="store_true", help="time ours only")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads for both (default: 1 on CPU, see THREADS_WHY; torch's default with CUDA)")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch CPU threads for both (default: 1 on CPU, see THREADS_WHY; torch's default with CUDA)",
+    )
     p.add_argument("--out", type=Path, default=OUT_DIR / "ppo_throughput.json")
-    args = p.parse_args(argv)
-    if args.updates < 1 or args.repeats < 1:
-        p.error("--updates and --repeats must be >= 1")
-    return args
+    return p.parse_args(argv)
 
 
 def pick_shape(args) -> Shape:
@@ -518,8 +600,15 @@ def main(argv=None) -> dict:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python -m bench.ppo_throughput", *(sys.argv[1:] if argv is None else argv)]),
         "mode": ("gpu" if args.gpu else "cpu") + ("-tiny" if args.tiny else ""),
-        "settings": asdict(shape) | PPO | {"updates_timed_per_repeat": args.updates, "warmup_updates_per_repeat": 1, "repeats": args.repeats,
-                                                 "torch_threads": threads, "torch_threads_why": THREADS_WHY if args.threads is None and device.type == "cpu" else None},
+        "settings": asdict(shape)
+        | PPO
+        | {
+            "updates_timed_per_repeat": args.updates,
+            "warmup_updates_per_repeat": 1,
+            "repeats": args.repeats,
+            "torch_threads": threads,
+            "torch_threads_why": THREADS_WHY if args.threads is None and device.type == "cpu" else None,
+        },
         "environment": environment(device, trl_module),
         "patches": PATCHES if trl_module else {"ours": PATCHES["ours"]},
         "results": {name: summarise(rows, shape.batch_size) for name, rows in timings.items()},

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from pipeline.config import load_params
+from pipeline.errors import OneLineParser, positive_int, run_cli
 from pipeline.generation import encode_prompts, generate_samples
 from pipeline.gold import get_gold_scorer
 from pipeline.io import read_jsonl
@@ -32,7 +34,9 @@ OUT = Path("bench/out/reward_data_efficiency.json")
 TEST_K = 8  # samples per held-out prompt: 28 pairs each, so ~5.6k test pairs for 300 prompts
 
 
-def bag_of_words_accuracy(train_pairs: list[dict], test_pairs: list[dict], vocab_size: int, steps: int = 200, l2: float = 1e-3) -> float:
+def bag_of_words_accuracy(
+    train_pairs: list[dict], test_pairs: list[dict], vocab_size: int, steps: int = 200, l2: float = 1e-3
+) -> float:
     """Gold-order accuracy on test pairs of a Bradley-Terry model scoring a response as a sum of token weights."""
     weights = torch.zeros(vocab_size, 1, requires_grad=True)
 
@@ -54,20 +58,46 @@ def bag_of_words_accuracy(train_pairs: list[dict], test_pairs: list[dict], vocab
     return float(((margin > 0) == (gold > 0)).mean())  # tied-gold pairs are dropped by the annotator's default policy
 
 
+def grid_cell(text: str) -> tuple[int, int]:
+    """An argparse type: PROMPTSxK with PROMPTS >= 1 and K >= 2 (a pair needs two samples)."""
+    m = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PROMPTSxK with PROMPTS >= 1 and K >= 2, e.g. 2400x8")
+    return int(m.group(1)), int(m.group(2))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", nargs="+", default=["2400x4", "2400x6", "1600x8", "2000x8", "2400x8", "2700x8"], help="PROMPTSxK")
-    parser.add_argument("--test-prompts", type=int, default=300)
+    parser = OneLineParser(prog="python -m bench.reward_data_efficiency", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        type=grid_cell,
+        default=[(2400, 4), (2400, 6), (1600, 8), (2000, 8), (2400, 8), (2700, 8)],
+        help="PROMPTSxK, e.g. 2400x8",
+    )
+    parser.add_argument("--test-prompts", type=positive_int, default=300)
     args = parser.parse_args()
-    grid = [tuple(int(v) for v in g.split("x")) for g in args.grid]
+    grid = args.grid
     params, device = load_params(), torch.device("cpu")
     cfg = params.preferences
     n_train, k_max = max(n for n, _ in grid), max(max(k for _, k in grid), TEST_K)
     prompts = read_jsonl("data/prompts/train.jsonl")[: n_train + args.test_prompts]
     tokenizer, model = load_tokenizer("models/base"), load_policy("models/base", "models/base", device)
     t0 = time.perf_counter()
-    samples = generate_samples(model, tokenizer, prompts, k_max, cfg.max_new_tokens, cfg.temperature, cfg.batch_size, params.seed, device,
-                               "base", stop_at_eos=cfg.stop_at_eos, with_logprobs=False)
+    samples = generate_samples(
+        model,
+        tokenizer,
+        prompts,
+        k_max,
+        cfg.max_new_tokens,
+        cfg.temperature,
+        cfg.batch_size,
+        params.seed,
+        device,
+        "base",
+        stop_at_eos=cfg.stop_at_eos,
+        with_logprobs=False,
+    )
     print(f"sampled {len(samples)} responses in {time.perf_counter() - t0:.1f} s")
     prompt_ids = dict(zip([p["prompt"] for p in prompts], encode_prompts(tokenizer, [p["prompt"] for p in prompts]), strict=True))
     for s, g in zip(samples, get_gold_scorer(params.annotator.gold)([s["response"] for s in samples]), strict=True):
@@ -90,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

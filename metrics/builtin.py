@@ -64,35 +64,95 @@ def self_bleu_across_input(records: Records) -> Statistic:
 
 def register_builtins() -> None:
     """Register every built-in metric (once, at package import)."""
-    register("gold_reward", sm.gold_reward)
+    register("gold_reward", sm.gold_reward, requires=("gold_reward",))
     register("proxy_reward", sm.proxy_reward)
     register("proxy_reward_norm", sm.proxy_reward_norm)
-    register("proxy_gold_gap", sm.proxy_gold_gap, higher_is_better=False,
-             description="proxy_reward_norm - gold_reward; a growing gap means the proxy is being over-optimised")
-    register("kl", sm.kl_k1, higher_is_better=False, description="KL(policy || base), sequence-level k1 estimate: mean of logprob - ref_logprob")
-    register("kl_k3", sm.kl_k3, higher_is_better=False, description="KL(policy || base), sequence-level k3 estimate: mean of exp(r) - 1 - r, r = ref_logprob - logprob")
-    register("win_rate_vs_base", sm.win_vs_base, requires=("base_gold_reward",),
-             description="share of prompts/sample slots where gold prefers the policy sample to the base one (ties 0.5)")
-    register("length", sm.length, higher_is_better=False, description="response tokens; lower-is-better only to flag length hacking")
+    register("gold_reward_norm", sm.gold_reward_norm, requires=("gold_reward_norm",))
+    register(
+        "proxy_gold_gap",
+        sm.proxy_gold_gap,
+        higher_is_better=False,
+        requires=("gold_reward_norm",),
+        description="proxy_reward_norm - gold_reward_norm (both in base-policy standard deviations); a growing gap means the proxy is being over-optimised",
+    )
+    register(
+        "kl",
+        sm.kl_k1,
+        higher_is_better=False,
+        description="KL(policy || base), sequence-level k1 estimate: mean of logprob - ref_logprob",
+    )
+    register(
+        "win_rate_vs_base",
+        sm.win_vs_base,
+        requires=("base_gold_reward",),
+        description="share of prompts/sample slots where gold prefers the policy sample to the base one (ties 0.5)",
+    )
+    register(
+        "proxy_win_rate_vs_base",
+        sm.proxy_win_vs_base,
+        requires=("base_proxy_reward",),
+        description="share of prompts/sample slots where the proxy reward model prefers the policy sample to the base one (ties 0.5)",
+    )
+    register(
+        "length", sm.length, higher_is_better=False, description="response tokens; lower-is-better only to flag length hacking"
+    )
     register("eos_rate", sm.ended_with_eos, description="share of responses that end with EOS rather than at the token limit")
-    register("repetition", sm.repetition, higher_is_better=False, description="share of repeated bigrams within a response (1 - unique/total)")
-    register("perplexity", sm.ref_logprob_and_length, aggregation=sm.weighted_perplexity, higher_is_better=False,
-             description="perplexity of the samples under the base policy: exp(-sum ref_logprob / sum n_tokens)")
+    register(
+        "repetition",
+        sm.repetition,
+        higher_is_better=False,
+        description="share of repeated bigrams within a response (1 - unique/total)",
+    )
+    register(
+        "perplexity",
+        sm.ref_logprob_and_length,
+        aggregation=sm.weighted_perplexity,
+        higher_is_better=False,
+        description="perplexity of the samples under the base policy: exp(-sum ref_logprob / sum n_tokens)",
+    )
     _register_diversity()
 
 
 def _register_diversity() -> None:
     """Each diversity metric per input (k samples of a prompt) and across inputs (one sample per prompt)."""
     for n in (1, 2, 3):
-        register(f"distinct_{n}_per_input", partial(distinct_per_input, n=n), level="prompt",
-                 description=f"distinct-{n} over the samples of each prompt, averaged over prompts")
-        register(f"distinct_{n}_across_input", partial(distinct_across_input, n=n), level="set",
-                 description=f"distinct-{n} over the first sample of every prompt")
-    register("ead_per_input", ead_per_input, level="prompt", params=("vocab_size",),
-             description="expectation-adjusted distinct unigrams over the samples of each prompt, averaged over prompts")
-    register("ead_across_input", ead_across_input, level="set", params=("vocab_size",),
-             description="expectation-adjusted distinct unigrams over the first sample of every prompt")
-    register("self_bleu_per_input", self_bleu_per_input, level="prompt", higher_is_better=False,
-             description="self-BLEU among the samples of each prompt, averaged over prompts (lower = more diverse)")
-    register("self_bleu_across_input", self_bleu_across_input, level="set", higher_is_better=False,
-             description="self-BLEU among the first samples of all prompts (lower = more diverse)")
+        register(
+            f"distinct_{n}_per_input",
+            partial(distinct_per_input, n=n),
+            level="prompt",
+            description=f"distinct-{n} over the samples of each prompt, averaged over prompts",
+        )
+        register(
+            f"distinct_{n}_across_input",
+            partial(distinct_across_input, n=n),
+            level="set",
+            description=f"distinct-{n} over the first sample of every prompt",
+        )
+    register(
+        "ead_per_input",
+        ead_per_input,
+        level="prompt",
+        params=("vocab_size",),
+        description="expectation-adjusted distinct unigrams over the samples of each prompt, averaged over prompts",
+    )
+    register(
+        "ead_across_input",
+        ead_across_input,
+        level="set",
+        params=("vocab_size",),
+        description="expectation-adjusted distinct unigrams over the first sample of every prompt",
+    )
+    register(
+        "self_bleu_per_input",
+        self_bleu_per_input,
+        level="prompt",
+        higher_is_better=False,
+        description="self-BLEU among the samples of each prompt, averaged over prompts (lower = more diverse)",
+    )
+    register(
+        "self_bleu_across_input",
+        self_bleu_across_input,
+        level="set",
+        higher_is_better=False,
+        description="self-BLEU among the first samples of all prompts (lower = more diverse)",
+    )

@@ -49,7 +49,9 @@ def _item_ci(metric: Metric, records: Sequence[Record], kwargs: dict[str, Any], 
     return bootstrap_ci(values, metric.aggregation, n_boot, confidence, seed, clusters=clusters)
 
 
-def _prompt_ci(metric: Metric, groups: list[list[Record]], kwargs: dict[str, Any], n_boot: int, confidence: float, seed: int) -> CI:
+def _prompt_ci(
+    metric: Metric, groups: list[list[Record]], kwargs: dict[str, Any], n_boot: int, confidence: float, seed: int
+) -> CI:
     values = np.array([metric.fn(g, **kwargs) for g in groups], dtype=float)
     return bootstrap_ci(values, metric.aggregation, n_boot, confidence, seed)
 
@@ -96,12 +98,16 @@ def compute_metric(
 
 
 def pair_with_base(samples: Sequence[Record], base_samples: Sequence[Record]) -> list[dict[str, Any]]:
-    """Copies of samples with base_gold_reward: the base sample's gold on the same (prompt_id, sample_idx)."""
-    base = {(b["prompt_id"], b["sample_idx"]): float(b["gold_reward"]) for b in base_samples}
+    """Copies of samples with base_<field> for the base sample's gold and proxy on the same (prompt_id, sample_idx).
+
+    Fields the base samples lack (no gold for real human labels) are left out.
+    """
+    base = {(b["prompt_id"], b["sample_idx"]): b for b in base_samples}
     missing = [(s["prompt_id"], s["sample_idx"]) for s in samples if (s["prompt_id"], s["sample_idx"]) not in base]
     if missing:
         raise KeyError(f"{len(missing)} samples have no base sample on the same (prompt_id, sample_idx), e.g. {missing[:3]}")
-    return [{**s, "base_gold_reward": base[(s["prompt_id"], s["sample_idx"])]} for s in samples]
+    fields = [f for f in ("gold_reward", "proxy_reward") if base_samples and f in base_samples[0]]
+    return [{**s, **{f"base_{f}": float(base[(s["prompt_id"], s["sample_idx"])][f]) for f in fields}} for s in samples]
 
 
 def evaluate_policy(
@@ -146,31 +152,51 @@ def best_of_n_kl(n: int) -> float:
     return math.log(n) - (n - 1) / n
 
 
-def select_best_of_n(samples: Sequence[Record], n: int) -> list[Record]:
-    """Per prompt, among its first n samples (by sample_idx), the one with the highest proxy_reward.
+def best_of_n_weights(k: int, n: int) -> np.ndarray:
+    """P(the i-th lowest of k samples is the best of a uniform n-subset), i = 0..k-1: C(i, n-1) / C(k, n).
 
-    Ties go to the lowest sample_idx. A prompt with fewer than n samples is an error.
+    The mean over all C(k, n) subsets of the best sample's value is sum_i w_i v_(i) with v sorted
+    by the selection key: the unbiased estimator of best-of-n from k >= n samples (Nakano et al.
+    2021), with far less variance than using the first n samples only.
     """
-    chosen = []
+    if not 1 <= n <= k:
+        raise ValueError(f"best-of-{n} needs 1 <= n <= k, got k={k}")
+    return np.array([math.comb(i, n - 1) for i in range(k)], dtype=float) / math.comb(k, n)
+
+
+def best_of_n_expectations(samples: Sequence[Record], n: int, fields: Sequence[str] = BEST_OF_N_FIELDS) -> dict[str, np.ndarray]:
+    """Per prompt, E[field of the proxy-best of n samples drawn without replacement from its k]: {field: (P,)}.
+
+    Samples are ranked by proxy_reward; ties go to the lowest sample_idx, as an argmax would pick.
+    """
+    out: dict[str, list[float]] = {f: [] for f in fields}
     for group in group_by_prompt(samples):
         if len(group) < n:
             raise ValueError(f"prompt {group[0]['prompt_id']!r} has {len(group)} samples, best-of-{n} needs {n}")
-        chosen.append(max(group[:n], key=lambda r: (r["proxy_reward"], -r["sample_idx"])))
-    return chosen
+        ranked = sorted(group, key=lambda r: (r["proxy_reward"], -r["sample_idx"]))
+        weights = best_of_n_weights(len(ranked), n)
+        for f in fields:
+            out[f].append(float(weights @ np.array([float(r[f]) for r in ranked])))
+    return {f: np.array(v) for f, v in out.items()}
 
 
 def best_of_n(
     samples: Sequence[Record], ns: Sequence[int], n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> dict[int, dict[str, Any]]:
-    """{n: {"gold_reward": CI, "proxy_reward": CI, "proxy_reward_norm": CI, "kl": float, "sqrt_kl": float}}.
+    """{n: {"gold_reward": CI, "proxy_reward": CI, "proxy_reward_norm": CI, ..., "kl": float, "sqrt_kl": float}}.
 
-    CIs resample prompts (one chosen sample each); kl is best_of_n_kl(n). Use
-    select_best_of_n for the chosen records themselves.
+    Each prompt contributes its all-subsets expectation (best_of_n_expectations); CIs resample
+    prompts; kl is best_of_n_kl(n).
     """
+    fields = [f for f in (*BEST_OF_N_FIELDS, "gold_reward_norm") if samples and f in samples[0]]
     out: dict[int, dict[str, Any]] = {}
     for n in ns:
-        chosen = select_best_of_n(samples, n)
-        row: dict[str, Any] = {f: bootstrap_ci([float(r[f]) for r in chosen], np.mean, n_boot, confidence, seed) for f in BEST_OF_N_FIELDS}
+        per_prompt = best_of_n_expectations(samples, n, fields)
+        row: dict[str, Any] = {f: bootstrap_ci(v, np.mean, n_boot, confidence, seed) for f, v in per_prompt.items()}
+        if "gold_reward_norm" in per_prompt:
+            row["proxy_gold_gap"] = bootstrap_ci(
+                per_prompt["proxy_reward_norm"] - per_prompt["gold_reward_norm"], np.mean, n_boot, confidence, seed
+            )
         row["kl"] = best_of_n_kl(n)
         row["sqrt_kl"] = math.sqrt(row["kl"])
         out[n] = row

@@ -64,10 +64,15 @@ def calibration_bins(margins: ArrayLike, correct: ArrayLike, n_bins: int = 10) -
     for b in range(n_bins):
         inside = which == b
         if inside.any():
-            rows.append({
-                "bin_low": float(edges[b]), "bin_high": float(edges[b + 1]),
-                "predicted": float(p[inside].mean()), "observed": float(correct[inside].mean()), "count": int(inside.sum()),
-            })
+            rows.append(
+                {
+                    "bin_low": float(edges[b]),
+                    "bin_high": float(edges[b + 1]),
+                    "predicted": float(p[inside].mean()),
+                    "observed": float(correct[inside].mean()),
+                    "count": int(inside.sum()),
+                }
+            )
     return rows
 
 

@@ -32,13 +32,20 @@ def proxy_reward_norm(record: Record) -> float:
     return float(record["proxy_reward_norm"])
 
 
-def proxy_gold_gap(record: Record) -> float:
-    """proxy_reward_norm - gold_reward: how much the proxy over-rates the response.
+def gold_reward_norm(record: Record) -> float:
+    """Gold reward standardised with base-policy statistics (the proxy's units)."""
+    return float(record["gold_reward_norm"])
 
-    A gap that grows while the policy is optimised is the signature of reward
-    over-optimisation (Gao et al. 2022), hence lower is better.
+
+def proxy_gold_gap(record: Record) -> float:
+    """proxy_reward_norm - gold_reward_norm: how much the proxy over-rates the response, in common units.
+
+    Both rewards are standardised by the base policy's mean and standard deviation, so the gap is
+    0 on base samples on average and counts base-policy standard deviations. A gap that grows
+    while the policy is optimised is the signature of reward over-optimisation (Gao et al.
+    2022), hence lower is better.
     """
-    return float(record["proxy_reward_norm"]) - float(record["gold_reward"])
+    return float(record["proxy_reward_norm"]) - float(record["gold_reward_norm"])
 
 
 def kl_k1(record: Record) -> float:
@@ -48,17 +55,6 @@ def kl_k1(record: Record) -> float:
     value may be negative; only the mean is a KL estimate.
     """
     return float(record["logprob"]) - float(record["ref_logprob"])
-
-
-def kl_k3(record: Record) -> float:
-    """Sequence-level k3 estimate (Schulman 2020): exp(r) - 1 - r with r = ref_logprob - logprob.
-
-    Unbiased for KL(policy || base) under policy samples and never negative;
-    at sequence level r can be large, so k3 may overflow to inf.
-    """
-    r = float(record["ref_logprob"]) - float(record["logprob"])
-    with np.errstate(over="ignore"):
-        return float(np.expm1(r) - r)
 
 
 def length(record: Record) -> float:
@@ -92,6 +88,11 @@ def win_score(policy_gold: float, base_gold: float) -> float:
 def win_vs_base(record: Record) -> float:
     """win_score against the base sample paired with this one (field base_gold_reward)."""
     return win_score(float(record["gold_reward"]), float(record["base_gold_reward"]))
+
+
+def proxy_win_vs_base(record: Record) -> float:
+    """win_score of the proxy reward against the base sample on the same (prompt_id, sample_idx)."""
+    return win_score(float(record["proxy_reward"]), float(record["base_proxy_reward"]))
 
 
 def ref_logprob_and_length(record: Record) -> tuple[float, float]:

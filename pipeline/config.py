@@ -7,11 +7,12 @@ data or model is touched (stages call `load_params()` first).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -21,23 +22,41 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    # strict: a YAML "1" is not an int, and 3 is not silently a bool; extra: unknown keys fail.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # strict: a YAML "1" is not an int, and 3 is not silently a bool; extra: unknown keys fail;
+    # allow_inf_nan=False: a YAML .nan/.inf in any float would pass every bound check and poison training.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# names that become file names (outputs/<name>.jsonl) and report labels: no path separators, dots or markup
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def check_name(name: str, key: str) -> str:
+    """`name` if it is a safe identifier, else a ValueError naming `key` (for use inside validators)."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{key}: name {name!r} is not an identifier (a letter, then up to 63 letters, digits, _ or -); it becomes a file name"
+        )
+    return name
 
 
 # ---------------------------------------------------------------- data (stage prepare)
 class DataConfig(_Section):
-    source: Literal["fortunes", "file", "hub"] = Field("fortunes", description="corpus: the embedded fortune files, a local file, or a hub dataset")
+    source: Literal["fortunes", "file", "hub"] = Field(
+        "fortunes", description="corpus: the embedded fortune files, a local file, or a hub dataset"
+    )
     path: str | None = Field(None, description="local .txt/.jsonl/.parquet file when source=file")
     text_field: str = Field("text", description="column holding the text in jsonl/parquet/hub data")
     hub_dataset: str | None = Field(None, description="hub dataset id when source=hub")
     hub_split: str = Field("train", description="hub split to read")
-    fortune_files: list[str] = Field(["fortunes", "limerick", "murphy", "startrek", "zippy"], description="fortune files to use (never the offensive -o ones)")
+    fortune_files: list[str] = Field(
+        ["fortunes", "limerick", "murphy", "startrek", "zippy"], description="fortune files to use (never the offensive -o ones)"
+    )
     val_fraction: float = Field(0.05, gt=0, lt=0.5, description="share of entries held out for validation (perplexity)")
     test_fraction: float = Field(0.05, gt=0, lt=0.5, description="share of entries held out for evaluation prompts")
     min_chars: int = Field(16, ge=1, description="entries shorter than this are dropped")
     prompt_words: int = Field(4, ge=1, le=64, description="a prompt is the first N words of an entry")
-    n_eval_prompts: int = Field(128, ge=1, description="held-out evaluation prompts (from the test split)")
+    n_eval_prompts: int = Field(128, ge=1, le=100_000, description="held-out evaluation prompts (from the test split)")
 
     @model_validator(mode="after")
     def _source_needs_location(self) -> DataConfig:
@@ -50,18 +69,21 @@ class DataConfig(_Section):
 
 # ---------------------------------------------------------------- policy (stage base_policy)
 class PolicyConfig(_Section):
-    base: str = Field("scratch", description="'scratch' (pretrain a small GPT-2 here), 'smollm2-135m', a hub name such as 'gpt2', or a local HF directory")
-    vocab_size: int = Field(4096, ge=256, description="BPE vocabulary size when training a tokenizer (scratch)")
-    n_layer: int = Field(4, ge=1)
-    n_head: int = Field(4, ge=1)
-    n_embd: int = Field(128, ge=8)
-    block_size: int = Field(128, ge=16, description="context length for pretraining and the model's n_positions")
-    batch_size: int = Field(16, ge=1)
-    max_steps: int = Field(600, ge=1, description="pretraining optimizer steps (fixed, not a time limit)")
-    lr: float = Field(1e-3, gt=0, le=1)
-    warmup_steps: int = Field(50, ge=0)
-    weight_decay: float = Field(0.01, ge=0)
-    eval_batches: int = Field(20, ge=1, description="validation batches for held-out perplexity")
+    base: str = Field(
+        "scratch",
+        description="'scratch' (pretrain a small GPT-2 here), 'smollm2-135m', a hub name such as 'gpt2', or a local HF directory",
+    )
+    vocab_size: int = Field(4096, ge=256, le=262_144, description="BPE vocabulary size when training a tokenizer (scratch)")
+    n_layer: int = Field(4, ge=1, le=128, description="transformer blocks of a scratch GPT-2")
+    n_head: int = Field(4, ge=1, le=256, description="attention heads per block (must divide n_embd)")
+    n_embd: int = Field(128, ge=8, le=16_384, description="hidden width of a scratch GPT-2")
+    block_size: int = Field(128, ge=16, le=8192, description="context length for pretraining and the model's n_positions")
+    batch_size: int = Field(16, ge=1, le=65_536, description="pretraining sequences per optimizer step")
+    max_steps: int = Field(600, ge=1, le=10_000_000, description="pretraining optimizer steps (fixed, not a time limit)")
+    lr: float = Field(1e-3, gt=0, le=1, description="pretraining peak learning rate (AdamW, linear warm-up then decay)")
+    warmup_steps: int = Field(50, ge=0, description="pretraining learning-rate warm-up steps")
+    weight_decay: float = Field(0.01, ge=0, description="pretraining AdamW weight decay")
+    eval_batches: int = Field(20, ge=1, le=100_000, description="validation batches for held-out perplexity")
     checkpoint_every: int = Field(200, ge=1, description="save a resumable checkpoint every N steps")
 
     @model_validator(mode="after")
@@ -73,24 +95,38 @@ class PolicyConfig(_Section):
 
 # ---------------------------------------------------------------- feedback
 class AnnotatorConfig(_Section):
-    gold: str = Field("vader", description="gold scorer name (see pipeline.gold.GOLD_SCORERS)")
+    gold: str = Field(
+        "fluent_sentiment",
+        description="gold scorer name (pipeline.gold.GOLD_SCORERS): fluent_sentiment (default), vader, formality",
+    )
     tau: float = Field(0.1, gt=0, description="temperature of p(a>b) = sigmoid((g_a - g_b)/tau)")
     epsilon: float = Field(0.25, ge=0, le=1, description="probability a label is replaced by a fair coin")
     ties: Literal["drop", "coin"] = Field("drop", description="pairs with equal gold: drop them, or label by a fair coin")
 
 
 class PreferencesConfig(_Section):
-    source: Literal["simulated", "file", "hub"] = Field("simulated")
+    source: Literal["simulated", "file", "hub"] = Field(
+        "simulated", description="simulated (base samples labelled by the noisy annotator), file (your labels) or hub"
+    )
     path: str | None = Field(None, description="jsonl/parquet/csv preference file when source=file")
-    hub_dataset: str | None = Field(None)
-    hub_split: str = Field("train")
-    n_prompts: int = Field(3000, ge=1, description="training prompts to sample continuations for")
-    samples_per_prompt: int = Field(8, ge=2, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
-    max_new_tokens: int = Field(24, ge=1)
-    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
-    temperature: float = Field(1.0, gt=0)
-    batch_size: int = Field(1024, ge=1)
-    test_fraction: float = Field(0.1, gt=0, lt=1)
+    hub_dataset: str | None = Field(None, description="hub dataset id when source=hub")
+    hub_split: str = Field("train", description="hub split to read")
+    n_prompts: int = Field(3000, ge=1, le=10_000_000, description="training prompts to sample continuations for")
+    samples_per_prompt: int = Field(8, ge=2, le=64, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
+    max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled continuation (simulated preferences)")
+    stop_at_eos: bool = Field(
+        False,
+        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
+    )
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the continuations")
+    batch_size: int = Field(1024, ge=1, le=65_536, description="continuations sampled per forward batch")
+    test_fraction: float = Field(
+        0.1, gt=0, lt=1, description="share of prompts (with all their pairs) held out to test the reward model"
+    )
+    prompts: Literal["pairs", "corpus"] = Field(
+        "pairs",
+        description="with real labels (source file/hub): the policies optimise and are evaluated on the pairs' prompts (pairs) or the corpus prompts (corpus)",
+    )
 
     @model_validator(mode="after")
     def _source_needs_location(self) -> PreferencesConfig:
@@ -106,42 +142,57 @@ class RewardModelConfig(_Section):
     pooling: Literal["last", "mean", "sum"] = Field(
         "sum", description="sequence score from per-token head outputs: last token (classic), mean, or sum over tokens"
     )
-    epochs: float = Field(1.0, gt=0, description="passes over the pairs (measured: a 2nd epoch overfits, bench/RESULTS.md)")
-    lr: float = Field(1e-3, gt=0, le=1)
-    lr_scheduler: Literal["constant", "linear", "cosine"] = Field("linear", description="learning-rate schedule over training (HF Trainer's)")
-    batch_size: int = Field(128, ge=1, description="pairs per step, packed as whole prompt groups (each response scored once per step)")
-    max_length: int = Field(64, ge=8)
-    weight_decay: float = Field(0.0, ge=0)
-    calibration_bins: int = Field(10, ge=2)
+    epochs: float = Field(
+        1.0, gt=0, le=1000, description="passes over the pairs (measured: a 2nd epoch overfits, bench/RESULTS.md)"
+    )
+    lr: float = Field(1e-3, gt=0, le=1, description="reward-model learning rate")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        "linear", description="learning-rate schedule over training (HF Trainer's)"
+    )
+    batch_size: int = Field(
+        128, ge=1, le=65_536, description="pairs per step, packed as whole prompt groups (each response scored once per step)"
+    )
+    max_length: int = Field(64, ge=8, le=8192, description="prompt + response tokens scored (the last ones are kept)")
+    weight_decay: float = Field(0.0, ge=0, description="reward-model AdamW weight decay")
+    calibration_bins: int = Field(10, ge=2, le=1000, description="bins of the calibration curve and its ECE")
 
 
 # ---------------------------------------------------------------- PPO
 class PPOConfig(_Section):
-    total_updates: int = Field(60, ge=1, description="PPO updates (each = one rollout batch)")
-    batch_size: int = Field(32, ge=1, description="episodes (prompts) per rollout")
-    num_minibatches: int = Field(1, ge=1)
-    ppo_epochs: int = Field(4, ge=1)
-    lr: float = Field(3e-4, gt=0, le=1)
-    anneal_lr: bool = Field(True)
-    kl_coef: float = Field(0.05, ge=0, description="beta of the per-token KL penalty")
-    kl_estimator: Literal["k1", "k3"] = Field("k1")
-    adaptive_kl: bool = Field(False)
+    total_updates: int = Field(40, ge=1, le=10_000_000, description="PPO updates (each = one rollout batch)")
+    batch_size: int = Field(64, ge=1, le=65_536, description="episodes (prompts) per rollout")
+    num_minibatches: int = Field(4, ge=1, description="minibatches each rollout batch is split into per PPO epoch")
+    ppo_epochs: int = Field(2, ge=1, le=1000, description="passes over each rollout batch")
+    lr: float = Field(1e-4, gt=0, le=1, description="policy and value learning rate (AdamW)")
+    anneal_lr: bool = Field(True, description="decay the learning rate linearly to 0 over total_updates")
+    kl_estimator: Literal["k1"] = Field(
+        "k1", description="per-token KL estimator in the reward penalty (k1 = log pi - log pi_ref; k3 is refused)"
+    )
+    adaptive_kl: bool = Field(
+        False, description="adapt the KL coefficient towards target_kl (Ziegler et al. 2019) instead of keeping it fixed"
+    )
     target_kl: float = Field(6.0, gt=0, description="adaptive KL target (nats per sequence)")
-    kl_horizon: int = Field(10000, ge=1)
-    response_length: int = Field(24, ge=1)
-    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
-    temperature: float = Field(1.0, gt=0)
+    kl_horizon: int = Field(10000, ge=1, description="adaptive KL controller horizon (episodes)")
+    response_length: int = Field(24, ge=1, le=4096, description="tokens per sampled response (rollouts and evaluation points)")
+    stop_at_eos: bool = Field(
+        False,
+        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
+    )
+    temperature: float = Field(1.0, gt=0, description="sampling temperature; log-probs use the same tempered logits")
     missing_eos_penalty: float | None = Field(None, description="subtracted from the score of responses with no EOS")
-    whiten_rewards: bool = Field(False)
-    gamma: float = Field(1.0, ge=0, le=1)
-    lam: float = Field(0.95, ge=0, le=1)
-    cliprange: float = Field(0.2, gt=0)
-    cliprange_value: float = Field(0.2, gt=0)
-    vf_coef: float = Field(0.1, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    eval_every: int = Field(10, ge=1)
-    n_eval_prompts: int = Field(64, ge=1)
-    checkpoint_every: int = Field(20, ge=1)
+    whiten_rewards: bool = Field(False, description="whiten per-token rewards before GAE")
+    gamma: float = Field(1.0, ge=0, le=1, description="discount factor of GAE")
+    lam: float = Field(0.95, ge=0, le=1, description="lambda of GAE")
+    cliprange: float = Field(0.2, gt=0, description="policy-ratio clip range")
+    cliprange_value: float = Field(0.2, gt=0, description="value clip range")
+    vf_coef: float = Field(0.1, ge=0, description="weight of the value loss")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient-norm clip")
+    eval_every: int = Field(4, ge=1, description="held-out evaluation every N updates (plus update 0 and the last)")
+    n_eval_prompts: int = Field(64, ge=1, le=100_000, description="held-out prompts per evaluation point")
+    eval_samples_per_prompt: int = Field(
+        4, ge=1, le=64, description="samples per prompt at each evaluation point (>= 2 gives across-input diversity a CI)"
+    )
+    checkpoint_every: int = Field(10, ge=1, description="save a resumable checkpoint every N updates")
 
     @model_validator(mode="after")
     def _minibatches_divide_batch(self) -> PPOConfig:
@@ -149,29 +200,209 @@ class PPOConfig(_Section):
             raise ValueError(f"ppo.batch_size: {self.batch_size} must be divisible by ppo.num_minibatches={self.num_minibatches}")
         return self
 
+    @field_validator("kl_estimator", mode="before")
+    @classmethod
+    def _no_k3_reward(cls, value):
+        # k3 = exp(r) - 1 - r is unbiased for KL's value but not for its gradient as a reward: in a bandit,
+        # PPO with it ends at TV distance 0.13 from pi_ref*exp(r/beta) (k1: 0.009)
+        if value == "k3":
+            raise ValueError("ppo.kl_estimator: k3 as the reward penalty converges to the wrong policy; use k1")
+        return value
+
+    @model_validator(mode="after")
+    def _eos_penalty_needs_eos_stop(self) -> PPOConfig:
+        if self.missing_eos_penalty is not None and not self.stop_at_eos:
+            raise ValueError(
+                "ppo.missing_eos_penalty: with ppo.stop_at_eos=false no response is cut at EOS, so every one would be "
+                "penalised; set stop_at_eos: true everywhere or missing_eos_penalty: null"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- DPO, RLOO, GRPO (TRL's trainers)
+class DPOMethodConfig(_Section):
+    """Offline DPO on the preference stage's train pairs (the reward model's data); reference = the base policy."""
+
+    max_steps: int = Field(
+        120,
+        ge=1,
+        le=10_000_000,
+        description="DPO optimizer steps; 120 x 32 pairs = 7680 sequences trained on, PPO's 60 updates x 4 epochs x 32 episodes",
+    )
+    batch_size: int = Field(32, ge=1, le=65_536, description="preference pairs per optimizer step")
+    lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        "linear", description="learning-rate schedule over max_steps (HF Trainer's)"
+    )
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
+        "sigmoid", description="TRL DPO loss: sigmoid (DPO), ipo, hinge (SLiC), robust (label noise)"
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="assumed label-flip rate for loss_type robust (the simulated annotator's is epsilon/2)"
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    eval_every: int = Field(
+        20,
+        ge=1,
+        description="held-out evaluation every N steps (plus step 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
+    )
+
+
+class OnlineMethodConfig(_Section):
+    """Shared by RLOO and GRPO: online, rewarded by the proxy reward model, sampling as ppo.response_length/temperature/stop_at_eos."""
+
+    total_updates: int = Field(60, ge=1, le=10_000_000, description="optimizer steps; each samples a fresh batch of completions")
+    batch_size: int = Field(
+        32,
+        ge=2,
+        le=65_536,
+        description="completions per update (ppo.batch_size episodes at the same value: the same number of policy samples)",
+    )
+    num_generations: int = Field(
+        4, ge=2, le=256, description="completions per prompt (the group a baseline is taken over); divides batch_size"
+    )
+    lr: float = Field(3e-4, gt=0, le=1, description="AdamW learning rate")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        "linear", description="learning-rate schedule over total_updates (linear = PPO's anneal_lr)"
+    )
+    num_iterations: int = Field(
+        1, ge=1, le=64, description="optimisation passes over each sampled batch (mu; > 1 uses the clipped ratio)"
+    )
+    epsilon: float = Field(0.2, gt=0, le=10, description="clipping range of the importance ratio")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    eval_every: int = Field(
+        10,
+        ge=1,
+        description="held-out evaluation every N updates (plus update 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
+    )
+
+
+class RLOOMethodConfig(OnlineMethodConfig):
+    """RLOO: REINFORCE with a leave-one-out baseline; the KL to the base (k1, per sequence) is subtracted from the reward, as in PPO."""
+
+    normalize_advantages: bool = Field(False, description="whiten advantages over each batch")
+
+
+class GRPOMethodConfig(OnlineMethodConfig):
+    """GRPO: group-normalised advantages; the KL to the base (k3, per token) is a loss term weighted by the knob."""
+
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field("dapo", description="TRL GRPO loss aggregation over tokens")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="divide advantages by the reward std of the group, the batch, or not at all"
+    )
+
+
+# ---------------------------------------------------------------- curves: the KL knob of each method
+class CurvesConfig(_Section):
+    ppo_kl_coef: list[float] = Field(
+        [0.01, 0.03, 0.1],
+        min_length=1,
+        max_length=16,
+        description="one PPO run per beta of the per-token KL penalty (DVC matrix stage ppo@<beta>), each a curve on the frontier",
+    )
+    dpo_beta: list[float] = Field(
+        [],
+        max_length=16,
+        description="one DPO run per beta (stage dpo@<beta>, > 0); empty: DPO does not run (profiles/methods.yaml turns it on)",
+    )
+    rloo_kl_coef: list[float] = Field(
+        [], max_length=16, description="one RLOO run per KL coefficient (stage rloo@<beta>); empty: RLOO does not run"
+    )
+    grpo_kl_coef: list[float] = Field(
+        [], max_length=16, description="one GRPO run per KL coefficient (stage grpo@<beta>); empty: GRPO does not run"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_finite_values(self) -> CurvesConfig:
+        for key in ("ppo_kl_coef", "dpo_beta", "rloo_kl_coef", "grpo_kl_coef"):
+            values = getattr(self, key)
+            if any(not (v >= 0 and v < float("inf")) for v in values):
+                raise ValueError(f"curves.{key}: {values} must be finite and >= 0")
+            if len(set(values)) != len(values):
+                raise ValueError(f"curves.{key}: {values} repeats a value; each value is one DVC stage")
+        if 0 in self.dpo_beta:
+            raise ValueError(f"curves.dpo_beta: {self.dpo_beta} holds 0; DPO's beta must be > 0 (it divides the implicit reward)")
+        return self
+
+
+# method -> the curves field holding its KL knob values, in run order
+CURVE_KNOBS = {"ppo": "ppo_kl_coef", "dpo": "dpo_beta", "rloo": "rloo_kl_coef", "grpo": "grpo_kl_coef"}
+
+
+def curve_dir(knob: float) -> str:
+    """A curve's folder name under models/<method>/ and results/<method>/, as dvc.yaml's `kl${item.kl_coef}` renders it."""
+    return f"kl{knob}"
+
+
+def curve_name(method: str, knob: float) -> str:
+    """A curve's policy name, safe as a file name and a metrics key (no dots): ('ppo', 0.03) -> 'ppo_kl0p03'."""
+    return f"{method}_{curve_dir(knob)}".replace(".", "p").replace("-", "m").replace("+", "")
+
+
+def gold_available(params: Params) -> bool:
+    """Simulated labels come with a gold scorer; a user's or the hub's real labels have none."""
+    return params.preferences.source == "simulated"
+
+
+def curve_model_dir(method: str, knob: float) -> Path:
+    return Path("models") / method / curve_dir(knob)
+
+
+def curve_results_dir(method: str, knob: float) -> Path:
+    """Every curve's results live under results/curves/, so evaluate and report depend on one folder whichever methods run."""
+    return Path("results/curves") / method / curve_dir(knob)
+
+
+def rl_curves(params: Params) -> list[tuple[str, float]]:
+    """(method, KL knob) of every RL curve the params ask for, in run order."""
+    return [(method, knob) for method, key in CURVE_KNOBS.items() for knob in getattr(params.curves, key)]
+
+
+def policy_sources(params: Params) -> dict[str, Path]:
+    """Every policy the generate and evaluate stages handle, name -> model folder: base, one per RL curve, extras."""
+    cfg, dirs = params.generate, {"base": Path("models/base")}
+    dirs |= {curve_name(m, k): curve_model_dir(m, k) for m, k in rl_curves(params) if m in cfg.policies}
+    return dirs | {name: Path(path) for name, path in cfg.extra_policies.items()}
+
 
 # ---------------------------------------------------------------- generate / evaluate / report
-KNOWN_POLICIES = ("base", "ppo")
+KNOWN_POLICIES = ("base", "ppo", "dpo", "rloo", "grpo")
 
 
 class GenerateConfig(_Section):
-    policies: list[str] = Field(["base", "ppo"], description="built-in policies to sample: base, ppo")
+    policies: list[str] = Field(
+        ["base", "ppo", "dpo", "rloo", "grpo"],
+        description="built-in policies to sample: base, and every curve of ppo, dpo, rloo, grpo (a method with an empty curves list has none)",
+    )
     extra_policies: dict[str, str] = Field({}, description="name -> local HF directory of another policy")
-    samples_per_prompt: int = Field(16, ge=1, description="k samples per held-out prompt (also the largest best-of-n)")
-    max_new_tokens: int = Field(24, ge=1)
-    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate")
+    samples_per_prompt: int = Field(16, ge=1, le=4096, description="k samples per held-out prompt and policy (the metrics' k)")
+    base_samples_per_prompt: int = Field(
+        64, ge=1, le=4096, description="samples per held-out prompt from the base policy: the pool best-of-n draws from"
+    )
+    max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled response")
+    stop_at_eos: bool = Field(
+        False,
+        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
+    )
 
-    temperature: float = Field(1.0, gt=0)
-    batch_size: int = Field(256, ge=1)
-    static_cache: bool = Field(False, description="sample with transformers' generate and a preallocated KV cache, which it compiles on CUDA (2.6x on an H200, bench/RESULTS.md); other draws than the default loop for the same seed")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature")
+    batch_size: int = Field(256, ge=1, le=65_536, description="samples per forward batch")
+    static_cache: bool = Field(
+        False,
+        description="sample with transformers' generate and a preallocated KV cache, which it compiles on CUDA (2.6x on an H200, bench/RESULTS.md); other draws than the default loop for the same seed",
+    )
 
     @model_validator(mode="after")
     def _known_policies(self) -> GenerateConfig:
         for name in self.policies:
             if name not in KNOWN_POLICIES:
-                raise ValueError(f"generate.policies: unknown policy {name!r}; use {list(KNOWN_POLICIES)} or add it under generate.extra_policies")
+                raise ValueError(
+                    f"generate.policies: unknown policy {name!r}; use {list(KNOWN_POLICIES)} or add it under generate.extra_policies"
+                )
         if "base" not in self.policies:
             raise ValueError("generate.policies: must include 'base' (the reference for KL, win-rate and best-of-n)")
+        for name in self.extra_policies:
+            check_name(name, "generate.extra_policies")
         clash = set(self.extra_policies) & set(KNOWN_POLICIES)
         if clash:
             raise ValueError(f"generate.extra_policies: names {sorted(clash)} are reserved; pick other names")
@@ -179,25 +410,38 @@ class GenerateConfig(_Section):
 
 
 class EvaluateConfig(_Section):
-    best_of_n_max: int = Field(16, ge=1, description="largest n for best-of-n (powers of two up to it)")
-    bootstrap_samples: int = Field(1000, ge=10)
-    confidence: float = Field(0.95, gt=0, lt=1)
+    best_of_n_max: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="largest n for best-of-n (powers of two up to it), estimated over all n-subsets of the base samples",
+    )
+    bootstrap_samples: int = Field(
+        1000, ge=10, le=100_000, description="bootstrap resamples (of prompts) per confidence interval"
+    )  # 1e7 took > 5 GB
+    confidence: float = Field(0.95, gt=0, lt=1, description="confidence level of every interval")
 
 
 class ReportConfig(_Section):
-    n_samples_shown: int = Field(5, ge=0, description="held-out prompts shown with every policy's response")
-    figure_dpi: int = Field(110, ge=30, le=600)
+    n_samples_shown: int = Field(5, ge=0, le=1000, description="held-out prompts shown with every policy's response")
+    figure_dpi: int = Field(110, ge=30, le=600, description="resolution of the report's figures")
 
 
 class Params(_Section):
-    seed: int = Field(0, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = Field("auto")
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="seeds every stage (each random stream derives its own seed from it)"
+    )  # < 2**32 for numpy
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto (CUDA when present) | cpu | cuda")
     data: DataConfig = DataConfig()
     policy: PolicyConfig = PolicyConfig()
     annotator: AnnotatorConfig = AnnotatorConfig()
     preferences: PreferencesConfig = PreferencesConfig()
     reward_model: RewardModelConfig = RewardModelConfig()
     ppo: PPOConfig = PPOConfig()
+    dpo: DPOMethodConfig = DPOMethodConfig()
+    rloo: RLOOMethodConfig = RLOOMethodConfig()
+    grpo: GRPOMethodConfig = GRPOMethodConfig()
+    curves: CurvesConfig = CurvesConfig()
     generate: GenerateConfig = GenerateConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
@@ -209,12 +453,47 @@ class Params(_Section):
             raise ValueError(
                 f"ppo.stop_at_eos: {stops} disagree; the reward model must score responses cut the way PPO and generate cut them"
             )
-        if self.evaluate.best_of_n_max > self.generate.samples_per_prompt:
+        if self.evaluate.best_of_n_max > self.generate.base_samples_per_prompt:
             raise ValueError(
-                f"evaluate.best_of_n_max: {self.evaluate.best_of_n_max} exceeds generate.samples_per_prompt="
-                f"{self.generate.samples_per_prompt}; lower it or sample more"
+                f"evaluate.best_of_n_max: {self.evaluate.best_of_n_max} exceeds generate.base_samples_per_prompt="
+                f"{self.generate.base_samples_per_prompt}; lower it or sample more"
             )
+        if self.generate.base_samples_per_prompt < self.generate.samples_per_prompt:
+            raise ValueError(
+                f"generate.base_samples_per_prompt: {self.generate.base_samples_per_prompt} is below generate.samples_per_prompt="
+                f"{self.generate.samples_per_prompt}; the base needs at least as many samples as every policy"
+            )
+        self._groups_divide_batches()
+        if self.policy.base == "scratch":
+            self._fits_scratch_context()
         return self
+
+    def _groups_divide_batches(self) -> None:
+        """RLOO/GRPO batches hold whole prompt groups (checked here, where the message can name the section)."""
+        for key in ("rloo", "grpo"):
+            online = getattr(self, key)
+            if online.batch_size % online.num_generations:
+                raise ValueError(
+                    f"{key}.batch_size: {online.batch_size} must be divisible by {key}.num_generations={online.num_generations}"
+                )
+
+    def _fits_scratch_context(self) -> None:
+        """A scratch model has policy.block_size positions: every prompt + response must fit (pretrained bases are checked on load)."""
+        positions = self.policy.block_size
+        new_tokens = {
+            "preferences.max_new_tokens": self.preferences.max_new_tokens,
+            "ppo.response_length": self.ppo.response_length,
+            "generate.max_new_tokens": self.generate.max_new_tokens,
+        }
+        for key, n in new_tokens.items():
+            if n >= positions:
+                raise ValueError(
+                    f"{key}: {n} new tokens leave no room for a prompt in policy.block_size={positions} positions; lower it or raise block_size"
+                )
+        if self.reward_model.backbone == "base" and self.reward_model.max_length > positions:
+            raise ValueError(
+                f"reward_model.max_length: {self.reward_model.max_length} exceeds policy.block_size={positions}, the reward model's positions; lower it"
+            )
 
 
 def _one_line(err: ValidationError, source: str) -> str:
@@ -245,6 +524,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if raw is not None and not isinstance(raw, dict):
+    if raw is None:
+        # an empty file would silently run the full default profile
+        raise ConfigError(f"{path}: empty; write one with `python -m pipeline.profiles default` (or another profile)")
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     return parse_params(raw, str(path))

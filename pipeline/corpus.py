@@ -46,9 +46,12 @@ def parse_fortunes(text: str) -> list[str]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: invalid UTF-8 at byte {err.start}; re-encode the file as UTF-8") from None
+    if "\x00" in text:  # valid UTF-8, but a binary file, not text
+        raise ConfigError(f"{path}: NUL byte at character {text.index(chr(0))}; this is a binary file, not text")
+    return text
 
 
 def read_text_file(path: Path, text_field: str) -> list[str]:
@@ -73,13 +76,19 @@ def read_text_file(path: Path, text_field: str) -> list[str]:
     if suffix == ".parquet":
         import pandas as pd
 
-        return _column(pd.read_parquet(path).to_dict("records"), text_field, path)
+        try:
+            frame = pd.read_parquet(path)
+        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise ConfigError(f"{path}: cannot be read as parquet ({type(err).__name__}); check the file") from None
+        return _column(frame.to_dict("records"), text_field, path)
     raise ConfigError(f"data.path: {path} has unsupported suffix {suffix!r}; use .txt, .jsonl or .parquet")
 
 
 def _column(rows: list[dict], field: str, path: Path | str) -> list[str]:
     out = []
     for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}: row {i} is {type(row).__name__}, not a JSON object with a {field!r} field")
         if field not in row:
             raise ConfigError(f"{path}: row {i} has no field {field!r}; set data.text_field to the column holding the text")
         if not isinstance(row[field], str):
@@ -132,6 +141,23 @@ def split_by_hash(entries: list[str], val_fraction: float, test_fraction: float)
         name = "test" if h < test_fraction else "validation" if h < test_fraction + val_fraction else "train"
         splits[name].append(e)
     return splits
+
+
+def check_splits(splits: dict[str, list[str]], cfg: DataConfig) -> None:
+    """Every split needs entries: validation for perplexity, test for evaluation prompts, train for the rest."""
+    empty = [name for name in SPLITS if not splits[name]]
+    if not empty:
+        return
+    n = sum(map(len, splits.values()))
+    fix = {
+        "train": "add entries",
+        "validation": "add entries or raise data.val_fraction",
+        "test": "add entries or raise data.test_fraction",
+    }
+    raise ConfigError(
+        f"data: the {empty[0]} split is empty ({n} distinct entries of at least data.min_chars={cfg.min_chars} characters, "
+        f"split by content hash: val_fraction={cfg.val_fraction}, test_fraction={cfg.test_fraction}); {fix[empty[0]]}"
+    )
 
 
 def make_prompt(entry: str, n_words: int) -> str | None:

@@ -6,11 +6,16 @@ responses the same way (the reward model sees exactly the tokens PPO scores).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from pipeline.config import ConfigError
+
+log = logging.getLogger("rlhf_bench")
 
 
 @dataclass
@@ -21,6 +26,7 @@ class Batch:
     query_mask: torch.Tensor  # (B, Tq)
     response_ids: torch.Tensor  # (B, Tr) PAD after the first EOS
     response_mask: torch.Tensor  # (B, Tr) 1 up to and including the first EOS
+    eos_id: int | None = None  # set when responses were cut at their first EOS (stop_at_eos); None: fixed length
 
     @property
     def input_ids(self) -> torch.Tensor:
@@ -32,10 +38,14 @@ class Batch:
 
     @property
     def ended_with_eos(self) -> torch.Tensor:
-        return self.response_mask.sum(1) < self.response_ids.shape[1]
+        """(B,) bool: the last kept token is the EOS the response was cut at, wherever it is (the last slot too)."""
+        if self.eos_id is None:
+            return torch.zeros(len(self.response_ids), dtype=torch.bool, device=self.response_ids.device)
+        last = (self.response_mask.sum(1) - 1).clamp(min=0)
+        return self.response_ids.gather(1, last[:, None]).squeeze(1) == self.eos_id
 
     def index(self, idx) -> Batch:
-        return Batch(self.query_ids[idx], self.query_mask[idx], self.response_ids[idx], self.response_mask[idx])
+        return Batch(self.query_ids[idx], self.query_mask[idx], self.response_ids[idx], self.response_mask[idx], self.eos_id)
 
 
 def left_pad(token_lists: list[list[int]], pad_id: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,11 +81,15 @@ def sample_next(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     while cumsum + searchsorted needs one uniform per row: 36x faster for this step.
     """
     cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(-1)
-    u = (1.0 - torch.rand(cdf.shape[0], 1, device=cdf.device)) * cdf[:, -1:]  # in (0, total]: never a zero-probability first token
+    u = (1.0 - torch.rand(cdf.shape[0], 1, device=cdf.device)) * cdf[
+        :, -1:
+    ]  # in (0, total]: never a zero-probability first token
     return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[-1] - 1)
 
 
-def decode(model, query_ids, query_mask, max_new_tokens: int, temperature: float, eos_id: int, pad_id: int, stop_at_eos: bool) -> torch.Tensor:
+def decode(
+    model, query_ids, query_mask, max_new_tokens: int, temperature: float, eos_id: int, pad_id: int, stop_at_eos: bool
+) -> torch.Tensor:
     """Response tokens (B, max_new_tokens) from a KV-cached decoding loop; PAD after a row's EOS."""
     attn, pos = query_mask, position_ids(query_mask)
     out = model(input_ids=query_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
@@ -96,7 +110,15 @@ def decode(model, query_ids, query_mask, max_new_tokens: int, temperature: float
 
 
 def hf_generate(
-    model, query_ids, query_mask, max_new_tokens: int, temperature: float, eos_id: int, pad_id: int, stop_at_eos: bool, cache: str | None = "static"
+    model,
+    query_ids,
+    query_mask,
+    max_new_tokens: int,
+    temperature: float,
+    eos_id: int,
+    pad_id: int,
+    stop_at_eos: bool,
+    cache: str | None = "static",
 ) -> torch.Tensor:
     """Response tokens from transformers' generate; cache="static" preallocates the KV cache, which
     transformers compiles on CUDA; None is its default dynamic cache (the benchmark's reference)."""
@@ -144,14 +166,16 @@ def sample(
         response, mask = truncate_after_eos(response, eos_id, pad_id)
     else:
         mask = torch.ones_like(response)
-    return Batch(query_ids, query_mask, response, mask)
+    return Batch(query_ids, query_mask, response, mask, eos_id if stop_at_eos else None)
 
 
 def forward_logits(model, batch: Batch, temperature: float) -> torch.Tensor:
     """Logits (at `temperature`) that predict each response token: (B, Tr, V)."""
     attn, tr = batch.attention_mask, batch.response_ids.shape[1]
     # the LM head runs only on the positions that predict response tokens (not on the prompt)
-    logits = model(input_ids=batch.input_ids, attention_mask=attn, position_ids=position_ids(attn), use_cache=False, logits_to_keep=tr + 1).logits
+    logits = model(
+        input_ids=batch.input_ids, attention_mask=attn, position_ids=position_ids(attn), use_cache=False, logits_to_keep=tr + 1
+    ).logits
     logits = logits[:, :-1].float()
     return logits if temperature == 1.0 else logits / temperature
 
@@ -171,6 +195,43 @@ def response_logprobs(model, batch: Batch, temperature: float) -> torch.Tensor:
 
 def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
     return tokenizer(prompts, add_special_tokens=False)["input_ids"]
+
+
+def context_positions(model) -> int | None:
+    """The longest sequence the model takes (GPT-2's n_positions, Llama's max_position_embeddings); None when unstated."""
+    return getattr(model.config, "max_position_embeddings", None)
+
+
+def fit_prompt_ids(
+    prompt_ids: list[list[int]], positions: int | None, new_tokens: int, key: str = "max_new_tokens"
+) -> list[list[int]]:
+    """Prompts cut from the left so that prompt + `new_tokens` fits the model's `positions`.
+
+    The end of a prompt, which the response continues, is kept; a longer prompt would index past the
+    position embeddings (an IndexError deep in the model). `key` names the param in the error.
+    """
+    if positions is None:
+        return prompt_ids
+    room = positions - new_tokens
+    if room < 1:
+        raise ConfigError(
+            f"{key}: {new_tokens} new tokens leave no room for a prompt in the model's {positions} positions; lower it"
+        )
+    longest = max(prompt_ids, key=len, default=[])
+    if len(longest) > room:
+        n_cut = sum(len(p) > room for p in prompt_ids)
+        log.warning(
+            "%d of %d prompts exceed the %d tokens left of %d positions after %s=%d (longest: %d tokens); kept their last %d tokens",
+            n_cut,
+            len(prompt_ids),
+            room,
+            positions,
+            key,
+            new_tokens,
+            len(longest),
+            room,
+        )
+    return [p[-room:] for p in prompt_ids]
 
 
 def generate_samples(
@@ -195,7 +256,10 @@ def generate_samples(
     the sampling itself on CPU) for callers that only need the text and tokens.
     """
     jobs = [(p, k) for p in prompts for k in range(samples_per_prompt)]
-    encoded = dict(zip([p["prompt"] for p in prompts], encode_prompts(tokenizer, [p["prompt"] for p in prompts]), strict=True))
+    texts = [p["prompt"] for p in prompts]
+    # the reference scores the same sequences, so they must fit both models
+    positions = min((n for n in (context_positions(model), ref_model and context_positions(ref_model)) if n), default=None)
+    encoded = dict(zip(texts, fit_prompt_ids(encode_prompts(tokenizer, texts), positions, max_new_tokens), strict=True))
     # one padded prompt width for every batch, so a static cache (and its compiled step) keeps one shape
     width = max(len(ids) for ids in encoded.values()) if static_cache else None
     records = []
@@ -204,7 +268,14 @@ def generate_samples(
         q_ids, q_mask = left_pad([encoded[p["prompt"]] for p, _ in chunk], tokenizer.pad_token_id, width)
         torch.manual_seed(seed + b)
         batch = sample(
-            model, q_ids.to(device), q_mask.to(device), max_new_tokens, temperature, tokenizer.eos_token_id, tokenizer.pad_token_id, stop_at_eos,
+            model,
+            q_ids.to(device),
+            q_mask.to(device),
+            max_new_tokens,
+            temperature,
+            tokenizer.eos_token_id,
+            tokenizer.pad_token_id,
+            stop_at_eos,
             static_cache,
         )
         if with_logprobs:

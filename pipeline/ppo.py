@@ -17,7 +17,9 @@ def check_finite(step: int, **quantities: torch.Tensor | float) -> None:
     for name, value in quantities.items():
         finite = torch.isfinite(value).all().item() if isinstance(value, torch.Tensor) else math.isfinite(value)
         if not finite:
-            raise NumericalError(f"ppo: non-finite {name} at update {step}; lower ppo.lr or raise ppo.kl_coef, and check the reward model")
+            raise NumericalError(
+                f"ppo: non-finite {name} at update {step}; lower ppo.lr or raise ppo.kl_coef, and check the reward model"
+            )
 
 
 # ---------------------------------------------------------------- masked statistics
@@ -62,7 +64,9 @@ def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     return (mask.sum(1) - 1).clamp(min=0).long()
 
 
-def token_rewards(scores: torch.Tensor, kl: torch.Tensor, kl_coef: float, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def token_rewards(
+    scores: torch.Tensor, kl: torch.Tensor, kl_coef: float, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards: -beta * KL at every token, plus the sequence score at the last response token."""
     non_score = -kl_coef * kl * mask
     rewards = non_score.clone()
@@ -71,7 +75,9 @@ def token_rewards(scores: torch.Tensor, kl: torch.Tensor, kl_coef: float, mask: 
     return rewards, non_score
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over the response tokens; returns (advantages, returns)."""
     rewards, values = rewards * mask, values * mask
     T = rewards.shape[1]

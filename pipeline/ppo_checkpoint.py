@@ -10,14 +10,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from pipeline.io import atomic_output, dumps, log, read_json
-from pipeline.ppo_trainer import PPOState
+from pipeline.io import atomic_output, dumps, log, read_json, tree_digest
 
 
-def run_fingerprint(params, n_processes: int) -> str:
-    """A checkpoint resumes only a run with the same params (every section up to ppo) and process count."""
+def run_fingerprint(params, n_processes: int, kl_coef: float, inputs: tuple[Path, ...]) -> str:
+    """A checkpoint resumes only a run with the same params (every section up to ppo), KL coefficient, process
+    count and input content: `inputs` (models, prompts) are hashed once here, so a reward model retrained
+    on changed code or data never resumes a policy trained against the old one."""
     relevant = params.model_dump(include={"seed", "data", "policy", "annotator", "preferences", "reward_model", "ppo"})
-    blob = json.dumps({"params": relevant, "processes": n_processes}, sort_keys=True)
+    digests = {Path(p).as_posix(): tree_digest(p) for p in inputs}
+    blob = json.dumps({"params": relevant, "processes": n_processes, "kl_coef": kl_coef, "inputs": digests}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -30,14 +32,30 @@ def save_checkpoint(trainer, ckpt_dir: Path, fingerprint: str) -> None:
         model.policy.save_pretrained(str(tmp / "policy"), safe_serialization=True)
         model.value_model.save_pretrained(str(tmp / "value"), safe_serialization=True)
         torch.save(trainer.optimizer.state_dict(), tmp / "optimizer.pt")
-        state = trainer.state
-        (tmp / "state.json").write_text(dumps({"update": state.update, "kl_coef": state.kl_coef, "episode": state.episode, "history": state.history}))
+        (tmp / "state.json").write_text(dumps(trainer.state_dict()))
         (tmp / "fingerprint.txt").write_text(fingerprint)
     log.info("ppo: checkpoint at update %d", trainer.state.update)
 
 
+def recover_interrupted_save(ckpt_dir: Path) -> None:
+    """Put back the checkpoint a kill between atomic_output's two renames left under a hidden name.
+
+    The fingerprint is written last, so a sibling holding one is complete: the new one
+    (.<name>.tmp-*) is preferred to the previous one (.<name>.old-*).
+    """
+    if ckpt_dir.exists():
+        return
+    for kind in ("tmp", "old"):
+        complete = sorted(p for p in ckpt_dir.parent.glob(f".{ckpt_dir.name}.{kind}-*") if (p / "fingerprint.txt").is_file())
+        if complete:
+            complete[-1].rename(ckpt_dir)
+            log.info("ppo: recovered the checkpoint of an interrupted save from %s", complete[-1].name)
+            return
+
+
 def load_checkpoint(trainer, ckpt_dir: Path, fingerprint: str) -> bool:
     """Restore models, optimizer and loop state if a checkpoint of this very run exists; drop stale ones."""
+    recover_interrupted_save(ckpt_dir)
     stamp = ckpt_dir / "fingerprint.txt"
     if not stamp.exists():
         return False
@@ -50,10 +68,8 @@ def load_checkpoint(trainer, ckpt_dir: Path, fingerprint: str) -> bool:
     _load_weights(model.policy, ckpt_dir / "policy" / "model.safetensors")
     _load_weights(model.value_model, ckpt_dir / "value" / "model.safetensors")
     trainer.optimizer.load_state_dict(torch.load(ckpt_dir / "optimizer.pt", weights_only=True, map_location=trainer.acc.device))
-    saved = read_json(ckpt_dir / "state.json")
-    trainer.state = PPOState(update=saved["update"], kl_coef=saved["kl_coef"], episode=saved["episode"], history=saved["history"])
-    trainer.kl_ctl.value = saved["kl_coef"]
-    log.info("ppo: resumed from update %d", saved["update"])
+    trainer.load_state_dict(read_json(ckpt_dir / "state.json"))
+    log.info("ppo: resumed from update %d", trainer.state.update)
     return True
 
 
@@ -62,4 +78,20 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
     missing, unexpected = module.load_state_dict(load_file(str(path)), strict=False)
     untied = [k for k in missing if not k.endswith("lm_head.weight")]
     if unexpected or untied:
-        raise RuntimeError(f"checkpoint {path} does not match the model (missing {untied[:3]}, unexpected {unexpected[:3]}); delete checkpoints/ppo")
+        raise RuntimeError(
+            f"checkpoint {path} does not match the model (missing {untied[:3]}, unexpected {unexpected[:3]}); delete checkpoints/ppo"
+        )
+
+
+class CheckpointCallback:
+    """Saves a resumable checkpoint every `every` updates (not at the last: the final model is the output)."""
+
+    def __init__(self, ckpt_dir: Path, fingerprint: str, every: int):
+        self.ckpt_dir, self.fingerprint, self.every = ckpt_dir, fingerprint, every
+
+    def measure(self, trainer, update: int) -> dict:
+        return {}
+
+    def on_update_end(self, trainer, update: int) -> None:
+        if update % self.every == 0 and update < trainer.cfg.total_updates:
+            save_checkpoint(trainer, self.ckpt_dir, self.fingerprint)

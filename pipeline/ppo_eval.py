@@ -1,37 +1,91 @@
-"""Held-out evaluation points during PPO: gold reward, proxy reward and KL to the reference.
+"""Held-out evaluation points during PPO: registry metrics (gold, proxy, KL, diversity) with CIs.
 
-These points are the RL curve of the reward-KL frontier the report draws.
+These points are one RL curve of the reward-KL frontier; the samples behind them let the
+report show text at the gold peak and at the end of the run.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from metrics.bootstrap import bootstrap_ci
+from metrics import compute_metric
 from pipeline.generation import generate_samples
+from pipeline.gold import add_gold_scores
+from pipeline.ppo_trainer import Callback
 from pipeline.reward import score_records
+from pipeline.seeds import derive_seed
 
-EVAL_SEED_OFFSET = 17  # the same eval samples' randomness at every point, apart from the policy itself
+# what each evaluation point measures: every name is a registered metric
+EVAL_METRICS = (
+    "gold_reward",
+    "gold_reward_norm",
+    "proxy_reward_norm",
+    "proxy_gold_gap",
+    "kl",
+    "distinct_2_across_input",
+    "self_bleu_across_input",
+)
+GOLD_METRICS = ("gold_reward", "gold_reward_norm", "proxy_gold_gap")
+EVAL_SAMPLE_FIELDS = (
+    "prompt_id",
+    "sample_idx",
+    "prompt",
+    "response",
+    "gold_reward",
+    "proxy_reward_norm",
+    "logprob",
+    "ref_logprob",
+)
 
 
 @torch.no_grad()
-def evaluate_point(trainer, tokenizer, prompts: list[dict], gold_fn, seed: int) -> dict:
+def evaluate_point(
+    trainer, tokenizer, prompts: list[dict], gold_fn, *, seed: int, samples_per_prompt: int, n_boot: int = 500
+) -> tuple[dict, list[dict]]:
+    """({"eval/<metric>": mean, "eval/<metric>_ci_low": ..., "eval/<metric>_ci_high": ...}, the scored samples).
+
+    Every point draws with the same seed, so points differ by the policy, not by sampling noise.
+    """
     policy = trainer.unwrapped.policy
     policy.eval()
-    device = trainer.acc.device
+    device, cfg = trainer.acc.device, trainer.cfg
     with trainer.acc.autocast():
         records = generate_samples(
-            policy, tokenizer, prompts, 1, trainer.cfg.response_length, trainer.cfg.temperature, 256,
-            seed + EVAL_SEED_OFFSET, device, "ppo", ref_model=trainer.ref_policy, stop_at_eos=trainer.cfg.stop_at_eos,
+            policy,
+            tokenizer,
+            prompts,
+            samples_per_prompt,
+            cfg.response_length,
+            cfg.temperature,
+            256,
+            derive_seed(seed, "ppo-eval"),
+            device,
+            "ppo",
+            ref_model=trainer.ref_policy,
+            stop_at_eos=cfg.stop_at_eos,
         )
         score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device)
-    gold = np.array(gold_fn([r["response"] for r in records]))
-    ci = bootstrap_ci(gold, n_boot=500, seed=seed)
-    return {
-        "eval/gold_reward": float(gold.mean()),
-        "eval/gold_ci_low": ci["ci_low"],
-        "eval/gold_ci_high": ci["ci_high"],
-        "eval/proxy_reward": float(np.mean([r["proxy_reward_norm"] for r in records])),
-        "eval/kl": float(np.mean([r["logprob"] - r["ref_logprob"] for r in records])),
-    }
+    if gold_fn is not None:  # None: real human labels, no gold to judge by
+        add_gold_scores(records, gold_fn, trainer.reward_norm)
+    stats = {}
+    for name in (m for m in EVAL_METRICS if gold_fn is not None or m not in GOLD_METRICS):
+        ci = compute_metric(name, records, {}, n_boot=n_boot, seed=seed)
+        stats |= {f"eval/{name}": ci["mean"], f"eval/{name}_ci_low": ci["ci_low"], f"eval/{name}_ci_high": ci["ci_high"]}
+    return stats, [{k: r[k] for k in EVAL_SAMPLE_FIELDS if k in r} for r in records]
+
+
+class EvalCallback(Callback):
+    """Evaluates at update 0, every `every` updates and at the last one; the samples go to trainer.state (checkpointed)."""
+
+    def __init__(self, tokenizer, prompts: list[dict], gold_fn, *, seed: int, every: int, samples_per_prompt: int):
+        self.tokenizer, self.prompts, self.gold_fn = tokenizer, prompts, gold_fn
+        self.seed, self.every, self.samples_per_prompt = seed, every, samples_per_prompt
+
+    def measure(self, trainer, update: int) -> dict:
+        if not trainer.acc.is_main_process or not (update % self.every == 0 or update == trainer.cfg.total_updates):
+            return {}
+        stats, samples = evaluate_point(
+            trainer, self.tokenizer, self.prompts, self.gold_fn, seed=self.seed, samples_per_prompt=self.samples_per_prompt
+        )
+        trainer.state.eval_samples.extend({"update": update} | s for s in samples)
+        return stats

@@ -8,11 +8,13 @@ the same trajectory as an uninterrupted one.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from pipeline.config import PPOConfig
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
@@ -30,6 +32,7 @@ from pipeline.ppo import (
     value_loss,
 )
 from pipeline.reward import backbone, score_sequences
+from pipeline.seeds import derive_seed
 
 
 class PolicyAndValue(nn.Module):
@@ -70,10 +73,24 @@ class PPOState:
     kl_coef: float = 0.0
     episode: int = 0
     history: list = field(default_factory=list)
+    eval_samples: list = field(default_factory=list)  # scored held-out samples of every evaluation point
 
 
 class PPOTrainer:
-    def __init__(self, cfg: PPOConfig, accelerator, policy, ref_policy, value_model, reward_model, tokenizer, reward_norm: dict, seed: int):
+    def __init__(
+        self,
+        cfg: PPOConfig,
+        accelerator,
+        policy,
+        ref_policy,
+        value_model,
+        reward_model,
+        tokenizer,
+        reward_norm: dict,
+        seed: int,
+        *,
+        kl_coef: float,
+    ):
         self.cfg, self.acc, self.tok, self.seed = cfg, accelerator, tokenizer, seed
         self.model = PolicyAndValue(policy, value_model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5)
@@ -81,8 +98,8 @@ class PPOTrainer:
         self.ref_policy = ref_policy.to(accelerator.device).eval()
         self.reward_model = reward_model.to(accelerator.device).eval()
         self.reward_norm = reward_norm
-        kl = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon) if cfg.adaptive_kl else FixedKLController(cfg.kl_coef)
-        self.kl_ctl, self.state = kl, PPOState(kl_coef=cfg.kl_coef)
+        kl = AdaptiveKLController(kl_coef, cfg.target_kl, cfg.kl_horizon) if cfg.adaptive_kl else FixedKLController(kl_coef)
+        self.kl_ctl, self.state = kl, PPOState(kl_coef=kl_coef)
 
     @property
     def unwrapped(self) -> PolicyAndValue:
@@ -101,13 +118,19 @@ class PPOTrainer:
     def rollout(self, query_tokens: list[list[int]], update: int, timings: dict) -> Rollout:
         cfg, dev = self.cfg, self.acc.device
         q_ids, q_mask = left_pad(query_tokens, self.tok.pad_token_id)
-        torch.manual_seed(self.seed * 1_000_003 + update * 101 + self.acc.process_index)
+        torch.manual_seed(derive_seed(self.seed, "ppo-rollout", update, self.acc.process_index))
         t0 = time.perf_counter()
         self.unwrapped.eval()
         with self.acc.autocast():
             batch = sample(
-                self.unwrapped.policy, q_ids.to(dev), q_mask.to(dev), cfg.response_length, cfg.temperature,
-                self.tok.eos_token_id, self.tok.pad_token_id, cfg.stop_at_eos,
+                self.unwrapped.policy,
+                q_ids.to(dev),
+                q_mask.to(dev),
+                cfg.response_length,
+                cfg.temperature,
+                self.tok.eos_token_id,
+                self.tok.pad_token_id,
+                cfg.stop_at_eos,
             )
         t1 = time.perf_counter()
         with self.acc.autocast():
@@ -147,7 +170,7 @@ class PPOTrainer:
     def update_epochs(self, ro: Rollout, adv: torch.Tensor, returns: torch.Tensor, update: int) -> dict:
         cfg, mask, b = self.cfg, ro.batch.response_mask, ro.batch
         mb_size = len(adv) // cfg.num_minibatches
-        gen = torch.Generator().manual_seed(self.seed * 7919 + update)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, "ppo-minibatches", update))
         logs: dict[str, list] = {k: [] for k in ("pg", "vf", "clipfrac", "vf_clipfrac", "approxkl", "ratio", "entropy")}
         self.model.train()
         for _ in range(cfg.ppo_epochs):
@@ -175,8 +198,12 @@ class PPOTrainer:
                     logs[k].append(v)
         mean = lambda k: torch.stack(logs[k]).mean()  # noqa: E731
         return {
-            "loss/policy_avg": mean("pg"), "loss/value_avg": mean("vf"), "policy/clipfrac_avg": mean("clipfrac"),
-            "val/clipfrac_avg": mean("vf_clipfrac"), "policy/approxkl_avg": mean("approxkl"), "val/ratio": mean("ratio"),
+            "loss/policy_avg": mean("pg"),
+            "loss/value_avg": mean("vf"),
+            "policy/clipfrac_avg": mean("clipfrac"),
+            "val/clipfrac_avg": mean("vf_clipfrac"),
+            "policy/approxkl_avg": mean("approxkl"),
+            "val/ratio": mean("ratio"),
             "objective/entropy": mean("entropy"),
         }
 
@@ -186,6 +213,47 @@ class PPOTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
+
+    def state_dict(self) -> dict:
+        """Loop state a checkpoint needs besides the weights and the optimizer (JSON-safe)."""
+        s = self.state
+        return {
+            "update": s.update,
+            "kl_coef": s.kl_coef,
+            "episode": s.episode,
+            "history": s.history,
+            "eval_samples": s.eval_samples,
+        }
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.state = PPOState(**saved)
+        self.kl_ctl.value = saved["kl_coef"]
+
+    def train(self, query_tokens: list[list[int]], callbacks: Sequence[Callback] = (), progress: bool = True) -> list[dict]:
+        """Run the remaining updates (from state.update, so a restored trainer resumes); returns the history.
+
+        Each update's row is the step's stats merged with what callbacks measure (eval points);
+        callbacks then see the row in the history (checkpoints save it).
+        """
+        cfg, state, acc = self.cfg, self.state, self.acc
+        if state.update == 0:
+            state.history.append({"update": 0} | _merged(cb.measure(self, 0) for cb in callbacks))
+        bar = tqdm(
+            range(state.update, cfg.total_updates),
+            initial=state.update,
+            total=cfg.total_updates,
+            desc="ppo",
+            disable=not (progress and acc.is_main_process),
+        )
+        for update in bar:
+            idx = prompt_batch(len(query_tokens), cfg.batch_size, update, self.seed, acc.process_index, acc.num_processes)
+            stats = self.step([query_tokens[i] for i in idx], update)
+            stats |= _merged(cb.measure(self, update + 1) for cb in callbacks)
+            state.history.append({"update": update + 1} | stats)
+            bar.set_postfix(score=f"{stats['objective/scores']:.2f}", kl=f"{stats['objective/kl']:.2f}")
+            for cb in callbacks:
+                cb.on_update_end(self, update + 1)
+        return state.history
 
     def step(self, query_tokens: list[list[int]], update: int) -> dict:
         """One PPO update (0-based index); returns stats averaged across processes."""
@@ -200,7 +268,33 @@ class PPOTrainer:
         self.kl_ctl.update(reduced["objective/kl"], self.cfg.batch_size)
         self.state.update, self.state.kl_coef = update + 1, self.kl_ctl.value
         self.state.episode += self.cfg.batch_size
-        return reduced | timings | {"lr": lr, "eps": self.cfg.batch_size / max(sum(timings.values()), 1e-9), "episode": self.state.episode, "kl_coef": self.kl_ctl.value}
+        return (
+            reduced
+            | timings
+            | {
+                "lr": lr,
+                "eps": self.cfg.batch_size / max(sum(timings.values()), 1e-9),
+                "episode": self.state.episode,
+                "kl_coef": self.kl_ctl.value,
+            }
+        )
+
+
+class Callback:
+    """Hooks of PPOTrainer.train: `measure` adds stats to an update's row, `on_update_end` sees the saved row."""
+
+    def measure(self, trainer: PPOTrainer, update: int) -> dict:
+        return {}
+
+    def on_update_end(self, trainer: PPOTrainer, update: int) -> None:
+        return None
+
+
+def _merged(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        out |= d
+    return out
 
 
 def prompt_batch(n_prompts: int, batch_size: int, update: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:

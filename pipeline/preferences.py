@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.annotator import accuracy_ceiling, judge, pair_rng
-from pipeline.config import AnnotatorConfig, ConfigError
+from pipeline.config import AnnotatorConfig, ConfigError, PreferencesConfig
 from pipeline.corpus import content_hash
 
 REQUIRED_EXPLICIT = ("prompt", "chosen", "rejected")
 REQUIRED_IMPLICIT = ("chosen", "rejected")
+# real datasets hold a few pairs with chosen == rejected (dropped and counted); more than this share means a broken file
+MAX_IDENTICAL_SHARE = 0.1
+
+log = logging.getLogger("rlhf_bench")
+# messages -> text; the flag asks for the assistant-turn cue after a prompt (a chat template's generation prompt)
+Renderer = Callable[[list[dict], bool], str]
 
 
 # ---------------------------------------------------------------- simulated
@@ -41,7 +49,11 @@ def simulate_pairs(samples: list[dict], cfg: AnnotatorConfig, seed: int) -> tupl
             p_chosen = j.p_a if j.a_preferred else 1.0 - j.p_a
             pairs.append(_pair_record(chosen, rejected, p_chosen, j.coin))
     stats = pair_stats(pairs, cfg)
-    stats |= {"n_candidate_pairs": n_candidates, "tie_rate": n_ties / max(n_candidates, 1), "coin_rate": n_coin / max(len(pairs), 1)}
+    stats |= {
+        "n_candidate_pairs": n_candidates,
+        "tie_rate": n_ties / max(n_candidates, 1),
+        "coin_rate": n_coin / max(len(pairs), 1),
+    }
     return pairs, stats
 
 
@@ -85,57 +97,184 @@ def split_pairs(pairs: list[dict], test_fraction: float) -> tuple[list[dict], li
 
 
 # ---------------------------------------------------------------- bring your own
-def read_preference_file(path: str | Path) -> list[dict]:
-    """Rows of a jsonl/parquet/csv preference file, validated; implicit-prompt rows get their prompt split off."""
+def read_preference_file(path: str | Path, render: Renderer | None = None) -> PreferenceRows:
+    """Rows of a jsonl/parquet/csv preference file, validated; implicit-prompt rows get their prompt split off.
+
+    `render` turns conversational rows (TRL's lists of {"role", "content"} messages) into text; see `chat_renderer`.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"preferences.path: {path} does not exist; point it at a .jsonl, .parquet or .csv file")
     if path.stat().st_size == 0:
         raise ConfigError(f"{path}: file is empty; it needs prompt/chosen/rejected (or chosen/rejected) rows")
     rows = _read_rows(path)
-    return validate_preference_rows(rows, str(path))
+    return validate_preference_rows(rows, str(path), render)
 
 
 def _read_rows(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl_rows(path)
+    if suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"preferences.path: {path} has unsupported suffix {suffix!r}; use .jsonl, .parquet or .csv")
+    import pandas as pd
+
     try:
-        if suffix == ".jsonl":
-            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if suffix in (".parquet", ".csv"):
-            import pandas as pd
-
-            frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
-            return frame.to_dict("records")
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+    except (UnicodeDecodeError, ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise ConfigError(f"{path}: cannot be parsed as {suffix[1:]} ({type(err).__name__}); check the file format") from None
-    raise ConfigError(f"preferences.path: {path} has unsupported suffix {suffix!r}; use .jsonl, .parquet or .csv")
+    return frame.to_dict("records")
 
 
-def validate_preference_rows(rows: list[dict], source: str) -> list[dict]:
+def _read_jsonl_rows(path: Path) -> list:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: invalid UTF-8 at byte {err.start}; re-encode the file as UTF-8") from None
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ConfigError(f"{path}: line {i} is not valid JSON; one JSON object per line") from None
+    return rows
+
+
+class PreferenceRows(list):
+    """Validated rows (prompt_id, prompt, chosen, rejected), and how many identical pairs were dropped."""
+
+    n_identical_dropped: int = 0
+
+
+def validate_preference_rows(rows: list, source: str, render: Renderer | None = None) -> PreferenceRows:
+    """Text pairs from rows of text or of messages; identical pairs (up to whitespace) are dropped and
+    counted, and a file with more than MAX_IDENTICAL_SHARE of them is refused."""
     if not rows:
         raise ConfigError(f"{source}: no rows; it needs prompt/chosen/rejected (or chosen/rejected) rows")
-    explicit = "prompt" in rows[0]
-    required = REQUIRED_EXPLICIT if explicit else REQUIRED_IMPLICIT
-    out = []
+    # explicit when any row has a prompt: a first row without one is an error, not a silently ignored column
+    explicit = any(isinstance(row, dict) and "prompt" in row for row in rows)
+    out, identical = PreferenceRows(), []
     for i, row in enumerate(rows, 1):
-        for col in required:
-            if col not in row:
-                raise ConfigError(f"{source}: row {i} is missing column {col!r}; every row needs {list(required)}")
-            if not isinstance(row[col], str):
-                raise ConfigError(f"{source}: row {i} column {col!r} is {type(row[col]).__name__}, not text")
-        prompt, chosen, rejected = (row["prompt"], row["chosen"], row["rejected"]) if explicit else split_implicit(row["chosen"], row["rejected"])
-        if chosen == rejected:
-            raise ConfigError(f"{source}: row {i} has identical chosen and rejected responses; remove the row")
-        if not chosen.strip() and not rejected.strip():
-            raise ConfigError(f"{source}: row {i} has empty chosen and rejected responses; remove the row")
+        prompt, chosen, rejected = _row_texts(row, i, source, explicit, render or plain_render)
+        for name, text in (("chosen", chosen), ("rejected", rejected)):
+            if not text.strip():
+                raise ConfigError(f"{source}: row {i} has an empty {name} response; fill it in or remove the row")
+        if chosen.split() == rejected.split():
+            identical.append(i)
+            continue
         out.append({"prompt_id": i - 1, "prompt": prompt, "chosen": chosen, "rejected": rejected})
+    _check_identical(identical, len(rows), source)
+    out.n_identical_dropped = len(identical)
     return out
+
+
+def _check_identical(identical: list[int], n_rows: int, source: str) -> None:
+    if not identical:
+        return
+    if len(identical) > MAX_IDENTICAL_SHARE * n_rows:
+        raise ConfigError(
+            f"{source}: row {identical[0]} has identical chosen and rejected responses (up to whitespace), as do "
+            f"{len(identical) - 1} more of {n_rows} rows; more than {MAX_IDENTICAL_SHARE:.0%} means a broken file: fix or remove them"
+        )
+    log.warning(
+        "%s: dropped %d of %d rows whose chosen and rejected are identical (up to whitespace), first: row %d",
+        source,
+        len(identical),
+        n_rows,
+        identical[0],
+    )
+
+
+def _row_texts(row, i: int, source: str, explicit: bool, render: Renderer) -> tuple[str, str, str]:
+    """(prompt, chosen, rejected) text of one row: text columns as they are, message lists rendered."""
+    required = REQUIRED_EXPLICIT if explicit else REQUIRED_IMPLICIT
+    if not isinstance(row, dict):
+        raise ConfigError(f"{source}: row {i} is {type(row).__name__}, not an object with columns {list(required)}")
+    for col in required:
+        if col not in row:
+            raise ConfigError(f"{source}: row {i} is missing column {col!r}; every row needs {list(required)}")
+    values = {col: row[col].tolist() if hasattr(row[col], "tolist") else row[col] for col in required}  # parquet lists are arrays
+    kinds = {
+        col: "text" if isinstance(v, str) else "messages" if isinstance(v, list) else type(v).__name__
+        for col, v in values.items()
+    }
+    if set(kinds.values()) == {"text"}:
+        return (
+            (values["prompt"], values["chosen"], values["rejected"])
+            if explicit
+            else split_implicit(values["chosen"], values["rejected"])
+        )
+    for col, kind in kinds.items():
+        if kind not in ("text", "messages"):
+            raise ConfigError(f'{source}: row {i} column {col!r} is {kind}, not text or a list of {{"role", "content"}} messages')
+    if set(kinds.values()) != {"messages"}:
+        raise ConfigError(
+            f"{source}: row {i} mixes text and message lists ({kinds}); use text in every column, or in every one a list of "
+            '{"role", "content"} messages (TRL\'s conversational format)'
+        )
+    for col, value in values.items():
+        _check_messages(value, f"{source}: row {i} column {col!r}")
+    parts = (
+        (values["prompt"], values["chosen"], values["rejected"])
+        if explicit
+        else split_implicit_messages(values["chosen"], values["rejected"])
+    )
+    try:
+        return render_conversation(*parts, render)
+    except Exception as err:  # noqa: BLE001 - a chat template may refuse a conversation (e.g. roles that do not alternate)
+        raise ConfigError(
+            f"{source}: row {i}: the chat template cannot render it ({type(err).__name__}: {str(err)[:120]}); fix the conversation"
+        ) from None
+
+
+def _check_messages(messages: list, where: str) -> None:
+    for j, m in enumerate(messages):
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            raise ConfigError(f'{where}: message {j} is not {{"role": text, "content": text}}; fix the conversation')
+
+
+# ---------------------------------------------------------------- conversational rows (TRL's format)
+def plain_render(messages: list[dict], generation_prompt: bool = False) -> str:
+    """The documented rendering for a tokenizer without a chat template: one `role: content` line per message."""
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def chat_renderer(tokenizer) -> Renderer:
+    """The tokenizer's chat template when it has one, else `plain_render`."""
+    if not getattr(tokenizer, "chat_template", None):
+        return plain_render
+
+    def render(messages: list[dict], generation_prompt: bool = False) -> str:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+    return render
+
+
+def render_conversation(prompt: list[dict], chosen: list[dict], rejected: list[dict], render: Renderer) -> tuple[str, str, str]:
+    """Prompt text and each response as the text that follows it, so prompt + response is the whole rendered dialogue."""
+    prompt_text = render(prompt, True) if prompt else ""
+
+    def response(messages: list[dict]) -> str:
+        full = render(prompt + messages, False)
+        return full[len(os.path.commonprefix([full, prompt_text])) :]
+
+    return prompt_text, response(chosen), response(rejected)
+
+
+def split_implicit_messages(chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Implicit-prompt dialogues: the messages both share from the start are the prompt (as TRL's extract_prompt)."""
+    n = 0
+    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
+        n += 1
+    return chosen[:n], chosen[n:], rejected[n:]
 
 
 def split_implicit(chosen: str, rejected: str) -> tuple[str, str, str]:
     """Implicit-prompt pair (full texts): the shared prefix, cut back to a word boundary, is the prompt."""
     prefix = os.path.commonprefix([chosen, rejected])
-    if prefix not in (chosen, rejected) and prefix and not prefix[-1].isspace():
+    # cut back also when one text is the other's prefix ("Q: yes" / "Q: yes indeed"), so no response is empty
+    if prefix and not prefix[-1].isspace():
         cut = prefix.rstrip().rfind(" ")
         prefix = prefix[: cut + 1] if cut >= 0 else ""
     return prefix.rstrip(), chosen[len(prefix.rstrip()) :], rejected[len(prefix.rstrip()) :]
@@ -149,3 +288,42 @@ def tokenize_pairs(rows: list[dict], tokenizer) -> list[dict]:
     for r, p, c, j in zip(rows, prompts, chosen, rejected, strict=True):
         r |= {"prompt_ids": p, "chosen_ids": c + [eos], "rejected_ids": j + [eos]}
     return rows
+
+
+# ---------------------------------------------------------------- user prompts for the policies
+def load_user_rows(cfg: PreferencesConfig, render: Renderer | None = None) -> PreferenceRows:
+    """Validated rows of the user's preference file (source=file) or hub dataset (source=hub);
+    `render` turns conversational rows into text (`chat_renderer(tokenizer)`; default `plain_render`)."""
+    if cfg.source == "file":
+        return read_preference_file(cfg.path, render)
+    try:
+        import datasets
+
+        rows = list(datasets.load_dataset(cfg.hub_dataset, split=cfg.hub_split))
+    except Exception as err:  # noqa: BLE001 - any hub failure gets the same actionable message
+        raise ConfigError(
+            f"preferences.hub_dataset: cannot load {cfg.hub_dataset!r} ({type(err).__name__}); offline? "
+            "save it as jsonl and set preferences.source=file, preferences.path=<file>"
+        ) from None
+    return validate_preference_rows(rows, cfg.hub_dataset, render)
+
+
+def uses_preference_prompts(cfg: PreferencesConfig) -> bool:
+    """Real labels: the policies optimise (and are evaluated on) the preference data's own prompts, the
+    distribution the reward model was trained on, unless preferences.prompts chooses the corpus."""
+    # getattr: the `preferences.prompts` field is declared in pipeline/config.py; until then every run uses the pairs
+    return cfg.source != "simulated" and cfg.prompts == "pairs"
+
+
+def preference_prompts(rows: list[dict], test_fraction: float, n_eval: int) -> tuple[list[dict], list[dict]]:
+    """Training and held-out prompts of the user's pairs, split exactly as `split_pairs` splits the pairs,
+    so no evaluation prompt was seen by the reward model or by PPO. Pairs without a prompt are skipped."""
+    train, test = split_pairs(rows, test_fraction)
+    return _unique_prompts(train), _unique_prompts(test)[:n_eval]
+
+
+def _unique_prompts(pairs: list[dict]) -> list[dict]:
+    # no `reference` text, unlike corpus prompts: a label change must not change the prompts
+    # (PPO's resume fingerprint hashes them), and no stage reads it
+    unique = sorted({p["prompt"] for p in pairs if p["prompt"].strip()}, key=content_hash)  # stable, order-free
+    return [{"prompt_id": i, "prompt": prompt} for i, prompt in enumerate(unique)]

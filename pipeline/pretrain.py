@@ -34,20 +34,35 @@ class PackedBlocks(torch.utils.data.Dataset):
         return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
 
 
-def config_fingerprint(cfg: PolicyConfig, seed: int, n_train_texts: int) -> str:
-    """Identifies the run a checkpoint belongs to, so a changed param never resumes a stale checkpoint."""
-    blob = json.dumps({"cfg": cfg.model_dump(), "seed": seed, "n": n_train_texts}, sort_keys=True)
+def config_fingerprint(cfg: PolicyConfig, seed: int, corpus_digest: str) -> str:
+    """Identifies the run a checkpoint belongs to (params and corpus content), so neither a changed
+    param nor a changed corpus of the same length ever resumes a stale checkpoint."""
+    blob = json.dumps({"cfg": cfg.model_dump(), "seed": seed, "corpus": corpus_digest}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def prepare_checkpoint_dir(ckpt_dir: Path, fingerprint: str) -> bool:
-    """Keep checkpoints only if they belong to this run; return whether one can be resumed."""
+    """Keep checkpoints only if they belong to this run and are complete; return whether one can be resumed."""
     stamp = ckpt_dir / "fingerprint.txt"
     if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
         shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
-    return any(p.name.startswith("checkpoint-") for p in ckpt_dir.iterdir())
+    for folder in ckpt_dir.glob("checkpoint-*"):
+        if not checkpoint_complete(folder):
+            # a kill or full disk mid-save leaves a folder the Trainer would pick as the latest and
+            # then refuse ("Can't find a valid checkpoint"); the previous complete one stays
+            shutil.rmtree(folder)
+    return any(ckpt_dir.glob("checkpoint-*"))
+
+
+def checkpoint_complete(folder: Path) -> bool:
+    """The Trainer writes trainer_state.json last (after weights, optimizer, scheduler, RNG state), so a
+    parseable one means every earlier file was written in full."""
+    try:
+        return isinstance(json.loads((folder / "trainer_state.json").read_text()).get("global_step"), int)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def training_args(cfg: PolicyConfig, seed: int, ckpt_dir: Path, use_cpu: bool, bf16: bool) -> TrainingArguments:

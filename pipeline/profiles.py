@@ -9,22 +9,25 @@ Profiles live in profiles/<name>.yaml as partial overrides; every key is validat
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
 
 from pipeline.config import ConfigError, Params, parse_params
+from pipeline.errors import OneLineParser, run_cli
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
-TOP_LEVEL_DOCS = {"seed": "seeds every stage", "device": "auto (CUDA when present) | cpu | cuda"}
 
 
 def merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "extra_policies" else value
+        out[key] = (
+            merge(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "extra_policies"
+            else value
+        )
     return out
 
 
@@ -35,7 +38,13 @@ def profile_params(name: str) -> Params:
     if not path.is_file():
         offered = ["default"] + sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ConfigError(f"profile {name!r} not found; choose from {offered}")
-    return parse_params(merge(Params().model_dump(), yaml.safe_load(path.read_text()) or {}), str(path))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return parse_params(merge(Params().model_dump(), raw or {}), str(path))
 
 
 def _flow(value) -> str:
@@ -52,7 +61,7 @@ def render(params: Params, name: str) -> str:
     for key, field in Params.model_fields.items():
         value = getattr(params, key)
         if not isinstance(value, BaseModel):
-            lines.append(f"{key}: {_flow(value)}  # {TOP_LEVEL_DOCS.get(key, field.description or '')}")
+            lines.append(f"{key}: {_flow(value)}  # {field.description or ''}")
             continue
         lines.append(f"{key}:")
         for sub, subfield in type(value).model_fields.items():
@@ -62,13 +71,17 @@ def render(params: Params, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m pipeline.profiles", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="default, or a file name in profiles/ without .yaml")
     parser.add_argument("--out", default="params.yaml")
     args = parser.parse_args(argv)
-    Path(args.out).write_text(render(profile_params(args.name), args.name))
+    text = render(profile_params(args.name), args.name)
+    try:
+        Path(args.out).write_text(text)
+    except OSError as err:
+        raise ConfigError(f"--out: cannot write {args.out} ({err.strerror})") from None
     print(f"wrote {args.out} (profile {args.name})")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,7 +20,9 @@ def backbone(model):
 
 def hidden_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Last hidden states of a sequence-classification model's backbone: (B, T, H)."""
-    out = backbone(model)(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask), use_cache=False)
+    out = backbone(model)(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask), use_cache=False
+    )
     return out.last_hidden_state
 
 

@@ -88,7 +88,9 @@ class DedupPreferenceCollator:
         return out
 
 
-def bradley_terry_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, margin: torch.Tensor | None = None) -> torch.Tensor:
+def bradley_terry_loss(
+    rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, margin: torch.Tensor | None = None
+) -> torch.Tensor:
     diff = rewards_chosen - rewards_rejected - (margin if margin is not None else 0.0)
     return -nn.functional.logsigmoid(diff).mean()
 
@@ -114,7 +116,9 @@ class GroupedRewardTrainer(RewardTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
-        rewards = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False).logits.squeeze(-1)
+        rewards = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False).logits.squeeze(
+            -1
+        )
         rewards_chosen, rewards_rejected = rewards[inputs["chosen_index"]], rewards[inputs["rejected_index"]]
         loss = bradley_terry_loss(rewards_chosen, rewards_rejected, inputs.get("margin"))
         if self.args.center_rewards_coefficient is not None:

@@ -10,7 +10,6 @@ t-based 95% confidence interval across its seeds. Writes `compare.md` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pipeline.errors import OneLineParser, positive_int
 from reports.data import as_float, get
 from reports.escape import code, escape_cell
 from reports.figures import SQRT_KL_LABEL, new_figure, save_figure
@@ -288,7 +288,7 @@ def compare(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m reports.compare", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m reports.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out-dir", type=Path, default=Path("reports/compare"), help="where compare.md and compare_frontier.png go"
     )
@@ -296,17 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics-file", default="results/metrics.json", help="metrics file path as dvc reports it")
     parser.add_argument("--params-file", default="params.yaml", help="params file path as dvc reports it")
     parser.add_argument("--include-baselines", action="store_true", help="also count baseline commits (never the workspace)")
-    parser.add_argument("--dpi", type=int, default=110)
+    parser.add_argument("--dpi", type=positive_int, default=110)
     args = parser.parse_args(argv)
     try:
         records = json.loads(args.input.read_text()) if args.input else run_exp_show(Path.cwd())
     except (OSError, RuntimeError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if not isinstance(records, list):
-        print("error: expected a JSON list (the output of `dvc exp show --json`)", file=sys.stderr)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        print("error: expected a JSON list of objects (the output of `dvc exp show --json`)", file=sys.stderr)
         return 2
-    path = compare(records, args.out_dir, args.metrics_file, args.params_file, args.include_baselines, args.dpi)
+    try:
+        path = compare(records, args.out_dir, args.metrics_file, args.params_file, args.include_baselines, args.dpi)
+    except OSError as err:
+        print(f"error: --out-dir: cannot write into {args.out_dir} ({err.strerror or err})", file=sys.stderr)
+        return 2
     print(path)
     return 0
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FitKind = Literal["best_of_n", "rl"]
+MIN_POINTS = 4  # two coefficients from fewer points say nothing about the shape
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,23 @@ class GaoFit:
     offset: float
     n_points: int
     rmse: float
+    d_min: float = 0.0  # the fitted range of sqrt-KL: the curve is drawn only there
+    d_max: float = 0.0
+
+    @property
+    def supported(self) -> bool:
+        """Does the form say something about these points? It needs beta > 0 (a peak: over-optimisation) and MIN_POINTS points.
+
+        With beta <= 0 the form is convex with no peak, the opposite of what it models, so it is
+        reported as not supported instead of drawn.
+        """
+        return self.beta > 0 and self.n_points >= MIN_POINTS
+
+    def peak(self) -> float | None:
+        """sqrt-KL at which the fitted reward peaks (inside or outside the fitted range), when supported."""
+        if not self.supported:
+            return None
+        return self.alpha / (2 * self.beta) if self.kind == "best_of_n" else float(np.exp(self.alpha / self.beta - 1))
 
     def __call__(self, d: np.ndarray | Sequence[float] | float) -> np.ndarray:
         """Evaluate the fitted curve at sqrt-KL values `d` (RL: d <= 0 gives the limit offset)."""
@@ -62,8 +80,8 @@ def _fit(kind: FitKind, d: Sequence[float], r: Sequence[float], offset: float) -
     d_arr = np.asarray(d, dtype=float)
     r_arr = np.asarray(r, dtype=float) - offset
     keep = np.isfinite(d_arr) & np.isfinite(r_arr)
-    # RL: log d needs d > 0; best-of-n: negative sqrt-KL is meaningless, d = 0 is fine (n = 1)
-    keep &= d_arr > 0 if kind == "rl" else d_arr >= 0
+    # negative sqrt-KL is meaningless; d = 0 (the base policy) is a point of both forms (d log d -> 0)
+    keep &= d_arr >= 0
     d_arr, r_arr = d_arr[keep], r_arr[keep]
     if d_arr.size < 2:
         return None
@@ -73,7 +91,16 @@ def _fit(kind: FitKind, d: Sequence[float], r: Sequence[float], offset: float) -
         # e.g. only one distinct d > 0: alpha and beta are not identifiable
         return None
     rmse = float(np.sqrt(np.mean((X @ coef - r_arr) ** 2)))
-    return GaoFit(kind=kind, alpha=float(coef[0]), beta=float(coef[1]), offset=float(offset), n_points=int(d_arr.size), rmse=rmse)
+    return GaoFit(
+        kind=kind,
+        alpha=float(coef[0]),
+        beta=float(coef[1]),
+        offset=float(offset),
+        n_points=int(d_arr.size),
+        rmse=rmse,
+        d_min=float(d_arr.min()),
+        d_max=float(d_arr.max()),
+    )
 
 
 def fit_best_of_n(d: Sequence[float], r: Sequence[float], offset: float = 0.0) -> GaoFit | None:
@@ -82,7 +109,7 @@ def fit_best_of_n(d: Sequence[float], r: Sequence[float], offset: float = 0.0) -
 
 
 def fit_rl(d: Sequence[float], r: Sequence[float], offset: float = 0.0) -> GaoFit | None:
-    """Fit r - offset = d (alpha - beta log d); points with d <= 0 are dropped; None with fewer than 2 usable points."""
+    """Fit r - offset = d (alpha - beta log d) (d = 0 contributes r = offset); None with fewer than 2 usable points."""
     return _fit("rl", d, r, offset)
 
 
@@ -98,31 +125,26 @@ FRONTIER_METRICS = ("gold_reward", "proxy_reward")
 
 
 def _base_offset(frontier: pd.DataFrame, metric: str) -> float:
-    """The base policy's reward: the `base` row, else best-of-n at KL = 0 (n = 1), else 0."""
-    for mask in (frontier["method"] == "base", (frontier["method"] == "best_of_n") & (frontier["sqrt_kl"] == 0)):
-        values = frontier.loc[mask, metric].dropna()
-        if len(values):
-            return float(values.mean())
-    return 0.0
+    """The base policy's own reward: its row in the frontier (method policy, curve base); 0 without one."""
+    values = frontier.loc[(frontier["method"] == "policy") & (frontier["curve"] == "base"), metric].dropna()
+    return float(values.mean()) if len(values) else 0.0
 
 
 def fit_frontier(frontier: pd.DataFrame) -> dict[tuple[str, str], GaoFit | None]:
-    """Fit every (method, metric) of a frontier table (columns method, sqrt_kl, gold_reward, proxy_reward).
+    """Fit every (curve, metric) of a frontier table (columns method, curve, sqrt_kl, gold_reward, proxy_reward).
 
-    `best_of_n` rows get the best-of-n form, every other non-base method (ppo) the RL form;
-    rewards are taken relative to the base policy's (see `_base_offset`).
+    Best-of-n gets the best-of-n form, every RL curve the RL form; rewards are relative to the
+    base policy's (`_base_offset`). Final-policy rows (method "policy") are single points, not curves.
     """
     fits: dict[tuple[str, str], GaoFit | None] = {}
-    # "policy:<name>" rows are single final points, not a curve to fit
-    methods = [m for m in frontier["method"].dropna().unique() if m != "base" and not str(m).startswith("policy:")]
-    for method in methods:
-        rows = frontier[frontier["method"] == method]
+    curves = frontier.loc[frontier["method"] != "policy", ["method", "curve"]].drop_duplicates()
+    for method, curve in curves.itertuples(index=False):
+        rows = frontier[
+            (frontier["curve"] == curve) & (frontier["method"] == method)
+        ]  # not the final-policy row of the same name
         kind: FitKind = "best_of_n" if method == "best_of_n" else "rl"
         for metric in FRONTIER_METRICS:
-            if metric not in rows.columns:
-                fits[(method, metric)] = None
-                continue
-            fits[(method, metric)] = fit(
+            fits[(curve, metric)] = fit(
                 kind, rows["sqrt_kl"].to_numpy(float), rows[metric].to_numpy(float), _base_offset(frontier, metric)
             )
     return fits

@@ -1,10 +1,10 @@
-"""Render REPORT.md and its figures from a results folder.
+"""Render REPORT.md, its appendix, its figures and the data of the DVC plots from a results folder.
 
     from reports.render import render_report
-    render_report("results", "REPORT.md", "reports/figures", "params.yaml", "dvc.lock")
+    render_report("results", "REPORT.md", "reports/figures", appendix_path="reports/appendix.md", plots_dir="reports/plots")
 
 Reads only saved results (see `reports.data`); optional inputs that are missing
-show as "not available". Figures are linked relative to the report's folder.
+show as "not available". Figures and the appendix are linked relative to the report's folder.
 """
 
 from __future__ import annotations
@@ -14,24 +14,28 @@ import os
 import uuid
 from pathlib import Path
 
+import pandas as pd
+
 from reports import data
+from reports.appendix import render_appendix
 from reports.provenance import git_info
 from reports.sections import (
     FIGURE_FILES,
     SECTION_TITLES,
     Context,
-    code,
     curves_section,
     diversity_section,
+    finding_section,
     frontier_section,
+    gold_section,
     provenance_section,
     reward_model_section,
-    samples_section,
+    stored_peaks,
     summary_section,
 )
-from reports.tables import fmt
 
 log = logging.getLogger("rlhf_bench.reports")
+PLOT_FILES = ("frontier.csv", "ppo_training.csv")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -45,63 +49,104 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _clear_figures(figures_dir: Path) -> None:
-    # stale figures from an earlier run must not look current; only our own file names are removed
-    for name in FIGURE_FILES.values():
-        (figures_dir / name).unlink(missing_ok=True)
+def _clear(folder: Path, names) -> None:
+    # stale files from an earlier run must not look current; only our own file names are removed
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
 
 
-def _header(metrics: dict, results_dir: Path) -> str:
-    run = data.get(metrics, "run") or {}
-    return (
-        "# rlhf-bench report\n\n"
-        "A policy tuned with PPO against a *proxy* reward model (trained on noisy preference labels), scored by a *gold* scorer; "
-        f"generated from {code(results_dir.as_posix())} (seed {fmt(run.get('seed'))}). Every number below is read from the saved results."
-    )
+def write_plot_data(ctx: Context, plots_dir: Path) -> None:
+    """Long-format CSVs for `dvc plots` (dvc.yaml), one row per point with the reader's label of its series.
+
+    frontier.csv: series, method, sqrt_kl, gold_reward, proxy_reward; ppo_training.csv: series, update, scores, kl.
+    DVC templates colour by a column, so one file serves every curve however many the params define.
+    """
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.frontier is not None:
+        df, names = ctx.frontier, {c.name for c in ctx.curves}
+        out = pd.DataFrame(
+            {
+                "series": [
+                    ctx.label(c) + (" (final policy)" if m == "policy" and c in names else "")
+                    for m, c in zip(df["method"], df["curve"], strict=True)
+                ],
+                "method": df["method"],
+                "sqrt_kl": df["sqrt_kl"],
+                "gold_reward": df["gold_reward"],
+                "proxy_reward": df["proxy_reward"],
+            }
+        )
+        out.to_csv(plots_dir / "frontier.csv", index=False)
+    frames = []
+    for curve in ctx.curves:
+        scores, kl = (data.live_curve(curve.folder / "live", f"objective/{n}") for n in ("scores", "kl"))
+        if scores is None and kl is None:
+            continue
+        merged = pd.merge(
+            *(
+                f.rename(columns={"value": n}) if f is not None else pd.DataFrame(columns=["step", n])
+                for f, n in ((scores, "scores"), (kl, "kl"))
+            ),
+            on="step",
+            how="outer",
+        )
+        frames.append(
+            merged.rename(columns={"step": "update"}).assign(series=ctx.label(curve.name))[["series", "update", "scores", "kl"]]
+        )
+    if frames:
+        pd.concat(frames, ignore_index=True).to_csv(plots_dir / "ppo_training.csv", index=False)
 
 
 def render_report(
     results_dir: str | Path,
     report_path: str | Path,
     figures_dir: str | Path,
-    params_path: str | Path | None,
-    lock_path: str | Path | None,
-    n_samples_shown: int = 5,
-    dpi: int = 110,
     *,
+    appendix_path: str | Path | None = None,
+    plots_dir: str | Path | None = None,
+    n_samples_shown: int = 4,
+    dpi: int = 110,
     repo_dir: str | Path | None = None,
 ) -> Path:
-    """Write the Markdown report to `report_path` and its PNG figures into `figures_dir`; return the report path.
+    """Write the Markdown report to `report_path`, its PNG figures into `figures_dir`, the appendix and the DVC plot data; return the report path.
 
-    `repo_dir` is the git repository queried for the revision (default: the folder of `params_path`, else the cwd).
+    `repo_dir` is the git repository queried for the revision (default: the cwd).
     Raises FileNotFoundError when `results_dir/metrics.json` is missing; every other input is optional.
     """
     results_dir, report_path, figures_dir = Path(results_dir), Path(report_path), Path(figures_dir)
-    params_path = Path(params_path) if params_path is not None else None
     metrics = data.load_metrics(results_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    _clear_figures(figures_dir)
-    ctx = Context(metrics=metrics, results_dir=results_dir, report_dir=report_path.parent, figures_dir=figures_dir, dpi=dpi)
-    if repo_dir is None:
-        repo_dir = params_path.parent if params_path is not None else Path.cwd()
-    params_text = params_path.read_text(encoding="utf-8") if params_path is not None and params_path.is_file() else None
+    _clear(figures_dir, FIGURE_FILES.values())
+    curves = data.rl_curves(results_dir, metrics)
+    frontier = data.load_frontier(results_dir)
+    ctx = Context(
+        metrics=metrics,
+        results_dir=results_dir,
+        report_dir=report_path.parent,
+        figures_dir=figures_dir,
+        dpi=dpi,
+        n_samples_shown=n_samples_shown,
+        curves=curves,
+        frontier=frontier,
+        peaks=stored_peaks(curves, metrics),
+    )
+    appendix = Path(appendix_path) if appendix_path is not None else None
     bodies = {
         "summary": summary_section(ctx),
-        "frontier": frontier_section(ctx, data.load_frontier(results_dir)),
+        "finding": finding_section(ctx),
+        "frontier": frontier_section(ctx),
         "reward_model": reward_model_section(ctx, data.load_calibration(results_dir), data.load_scores(results_dir)),
-        "curves": curves_section(ctx, data.load_curves(results_dir)),
+        "gold": gold_section(ctx),
         "diversity": diversity_section(ctx),
-        "samples": samples_section(data.load_samples(results_dir), n_samples_shown),
-        "provenance": provenance_section(
-            metrics, git_info(Path(repo_dir)), data.load_yaml(Path(lock_path) if lock_path else None), params_text
-        ),
+        "curves": curves_section(ctx),
+        "provenance": provenance_section(ctx, git_info(Path(repo_dir) if repo_dir is not None else Path.cwd()), appendix),
     }
-    text = (
-        _header(metrics, results_dir)
-        + "\n\n"
-        + "\n\n".join(f"## {SECTION_TITLES[k]}\n\n{body}" for k, body in bodies.items())
-        + "\n"
-    )
+    text = "# rlhf-bench report\n\n" + "\n\n".join(f"## {SECTION_TITLES[k]}\n\n{body}" for k, body in bodies.items()) + "\n"
+    if appendix is not None:
+        _write_atomic(appendix, render_appendix(ctx, n_samples_shown))
+    if plots_dir is not None:
+        _clear(Path(plots_dir), PLOT_FILES)
+        write_plot_data(ctx, Path(plots_dir))
     _write_atomic(report_path, text)
     log.info("report: wrote %s and figures in %s", report_path, figures_dir)
     return report_path

@@ -1,62 +1,97 @@
 """The report's sections: each function takes the loaded results and returns Markdown.
 
 Missing optional inputs give a one-line "not available" note instead of an error.
-Untrusted text (samples, paths, names from files) always goes through `reports.escape`.
+Everything that comes from a file (policy names, samples, probe texts, paths) goes
+through `reports.escape` before it is rendered.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from reports import figures
-from reports.data import as_float, get
+from reports import data, figures
+from reports.data import Curve, as_float, get
 from reports.escape import code, escape_cell, escape_inline
-from reports.fits import GaoFit, fit_frontier
-from reports.provenance import GitInfo, lock_rows, wall_times
-from reports.tables import NA, fmt, fmt_ci, kv_table, md_table, summary_table
+from reports.fits import MIN_POINTS, GaoFit, fit_frontier
+from reports.provenance import GitInfo
+from reports.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
 
 SECTION_TITLES = {
     "summary": "Summary",
+    "finding": "The finding: where gold peaks",
     "frontier": "Reward–KL frontier",
     "reward_model": "Reward-model quality",
+    "gold": "Gold scorer sanity",
+    "diversity": "Diversity of the final policies",
     "curves": "Training curves",
-    "diversity": "Diversity",
-    "samples": "Samples",
-    "provenance": "Provenance and audit",
+    "provenance": "Provenance",
 }
 FIGURE_FILES = {
     "frontier": "frontier.png",
-    "calibration": "rm_calibration.png",
-    "proxy_vs_gold": "rm_proxy_vs_gold.png",
+    "reward_model": "reward_model.png",
     "curves": "training_curves.png",
-    "diversity": "diversity.png",
 }
+BEST_OF_N_SHOWN = ("1", "4", "16", "64")
+# summary columns: (metric, header, bold the best?) -- only metrics whose direction says "better"; never KL or the proxy
+SUMMARY_COLUMNS = (
+    ("gold_reward", "gold reward", True),
+    ("proxy_reward_norm", "proxy reward (base std. units)", False),
+    ("kl", "KL to base (nats)", False),
+    ("win_rate_vs_base", "win-rate vs base (gold)", True),
+    ("distinct_2_across_input", "distinct-2 across inputs", True),
+)
+DIVERSITY_COLUMNS = (
+    ("distinct_2_per_input", "distinct-2 per input"),
+    ("distinct_2_across_input", "distinct-2 across inputs"),
+    ("self_bleu_across_input", "self-BLEU across inputs ↓"),
+    ("ead_across_input", "EAD across inputs"),
+    ("repetition", "repeated bigrams ↓"),
+    ("perplexity", "perplexity under base ↓"),
+)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
-    """What every section may need: parsed metrics, where results live, where figures go and how links are made."""
+    """What every section may need: parsed metrics, the RL curves, labels, and where figures go and how links are made."""
 
     metrics: Mapping[str, Any]
     results_dir: Path
     report_dir: Path
     figures_dir: Path
     dpi: int
+    n_samples_shown: int = 4
+    curves: list[Curve] = field(default_factory=list)
+    frontier: pd.DataFrame | None = None
+    peaks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def label(self, name: str) -> str:
+        """The reader's label of a policy/curve key, plain text."""
+        return policy_label(name, self.metrics)
+
+    def html_label(self, name: str) -> str:
+        """The reader's label, escaped for Markdown."""
+        return escape_cell(self.label(name), 80)
+
+    @property
+    def gold_name(self) -> str:
+        return str(get(self.metrics, "run", "gold") or "gold")
 
     def figure_path(self, key: str) -> Path:
         return self.figures_dir / FIGURE_FILES[key]
 
+    def link(self, path: Path) -> str:
+        """`path` relative to the report's folder, so links render on GitHub."""
+        return Path(os.path.relpath(Path(path).resolve(), self.report_dir.resolve())).as_posix()
+
     def image(self, path: Path, alt: str) -> str:
-        """A Markdown image link relative to the report's folder, so it renders on GitHub."""
-        rel = Path(os.path.relpath(path.resolve(), self.report_dir.resolve())).as_posix()
-        return f"![{escape_inline(alt)}]({rel})"
+        return f"![{escape_inline(alt)}]({self.link(path)})"
 
 
 def not_available(what: str) -> str:
@@ -64,247 +99,405 @@ def not_available(what: str) -> str:
     return f"_Not available: {what}._"
 
 
+def stored_peaks(curves: Sequence[Curve], metrics: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Each RL curve's peak as the evaluate stage recorded it (metrics.json `overoptimisation`, metrics.frontier.curve_peak)."""
+    stored = get(metrics, "overoptimisation") or {}
+    return {c.name: stored.get(c.name) if isinstance(stored.get(c.name), dict) else None for c in curves}
+
+
 # ---------------------------------------------------------------- summary
-def all_metrics_table(metrics: Mapping[str, Any]) -> str | None:
-    """Every metric of every policy (rows) by policy (columns), as "mean [lo, hi]"."""
-    policies = get(metrics, "policies") or {}
-    if not policies:
-        return None
-    names = [p for p in ("base", "ppo") if p in policies] + sorted(p for p in policies if p not in ("base", "ppo"))
-    info = get(metrics, "metric_info") or {}
-    keys = [k for k in info if any(k in (policies[p] or {}) for p in names)]
-    keys += sorted({k for p in names for k in (policies[p] or {})} - set(keys))
-    rows = []
-    for key in keys:
-        hib = get(info, key, "higher_is_better")
-        arrow = " ↑" if hib is True else " ↓" if hib is False else ""
-        rows.append(
-            [code(key) + arrow]
-            + [fmt_ci((policies[p] or {}).get(key)) for p in names]
-            + [escape_cell(get(info, key, "description") or "", 160)]
+def _verdict(p: Mapping[str, Any] | None) -> str:
+    """One line saying what one curve's points show (plain text, numbers only)."""
+    if not p:
+        return "too few evaluation points to locate a peak"
+    kl = f"KL {fmt(p['peak_kl'])} nats"
+    if p.get("overoptimised"):
+        return (
+            f"gold peaks at {kl} then falls ({fmt(p['peak_gold_reward'])} → {fmt(p['last_gold_reward'])}, CIs disjoint) "
+            f"while the proxy keeps rising: over-optimisation"
         )
-    return md_table(["metric"] + [code(p) for p in names] + ["description"], rows)
+    if p["peak_point"] == p["last_point"] or not (as_float(p.get("gold_drop")) or 0.0) > 0:
+        return f"gold is highest at the last point (KL {fmt(p['last_kl'])} nats): no peak within this KL budget"
+    disjoint = p["last_gold_reward_ci_high"] < p["peak_gold_reward_ci_low"]
+    start = "gold never rises above its first evaluation point" if p["peak_point"] == 0 else f"gold peaks at {kl}"
+    if disjoint:
+        return f"{start} and then falls, but so does the proxy: the policy got worse on both, not over-optimisation of the proxy"
+    return f"{start}; the fall after it ({fmt(p['gold_drop'])}) is within the CIs: no clear peak"
+
+
+def headline(ctx: Context) -> str:
+    """The finding in one or two sentences, for the summary."""
+    if not ctx.peaks:
+        return "No RL curve in these results, so no peak to report."
+    over = [(c, p) for c, p in ctx.peaks.items() if p and p.get("overoptimised")]
+    if over:
+        parts = [
+            f"{ctx.html_label(c)}: gold peaks at KL {fmt(p['peak_kl'])} nats ({fmt(p['peak_gold_reward'])}) and falls to "
+            f"{fmt(p['last_gold_reward'])} by KL {fmt(p['last_kl'])} while the proxy rises "
+            f"({fmt(p['peak_proxy_reward'])} → {fmt(p['last_proxy_reward'])})"
+            for c, p in over
+        ]
+        return "**Over-optimisation shows.** " + "; ".join(parts) + "."
+    return (
+        "**No RL curve shows over-optimisation here** (gold falling, with disjoint CIs, while the proxy rises); "
+        "what each curve shows is in the finding below."
+    )
+
+
+def summary_rows(ctx: Context) -> list[tuple[str, Mapping[str, Any]]]:
+    """(escaped label, metrics) per row: base, each PPO curve's final policy, extra policies, best-of-n at a few n."""
+    policies = get(ctx.metrics, "policies") or {}
+    curve_names = [c.name for c in ctx.curves]
+    order = [p for p in ["base", *curve_names] if p in policies] + sorted(
+        p for p in policies if p != "base" and p not in curve_names
+    )
+    rows = [(ctx.html_label(p), policies[p] or {}) for p in order]
+    bon = get(ctx.metrics, "best_of_n") or {}
+    shown = [n for n in BEST_OF_N_SHOWN if n in bon] or sorted(bon, key=lambda n: as_float(n) or 0.0)
+    for n in shown:
+        entry = dict(bon[n] or {})
+        if not isinstance(entry.get("kl"), dict):
+            entry["kl"] = {"mean": entry.get("kl")}  # analytic, log n - (n-1)/n: no interval
+        rows.append((f"best-of-n (n={escape_cell(n, 12)})", entry))
+    return rows
+
+
+def _mean(stats: Any) -> float | None:
+    return as_float(stats.get("mean")) if isinstance(stats, dict) else as_float(stats)
 
 
 def summary_section(ctx: Context) -> str:
-    table = summary_table(ctx.metrics)
-    if table is None:
-        return not_available("metrics.json has no `policies` or `best_of_n` entries")
-    parts = [
-        "Cells are mean [95% bootstrap CI] on the held-out prompts, with the change vs the base policy in parentheses; "
-        "**bold** marks the best value per column (direction from `metric_info`). Best-of-n KL is analytic, log n − (n−1)/n.",
-        table,
+    run = get(ctx.metrics, "run") or {}
+    intro = (
+        f"Policies are scored by the **gold** scorer {code(ctx.gold_name)} (the stand-in for human judgement) and trained by PPO "
+        "against a **proxy**: a reward model fitted to noisy preference labels, reported in standard deviations of its score on "
+        "base-policy samples. Best-of-n picks, among n base-policy samples, the one the proxy scores highest. "
+        f"Seed {fmt(run.get('seed'))}; every number is mean [95% bootstrap CI] on held-out prompts."
+    )
+    if get(ctx.metrics, "preferences", "gold_available") is False:
+        intro = (
+            "**No gold for this data.** The preferences are real labels from a file or the hub, so there is no simulated human "
+            "to judge the policies: every reward below is the learned reward model's (the **proxy** the policies optimised), in "
+            "standard deviations of its score on base-policy samples, so this run cannot show over-optimisation. The reward "
+            f"model's held-out preference accuracy is in the reward-model section. Seed {fmt(run.get('seed'))}; mean [95% CI]."
+        )
+    rows = summary_rows(ctx)
+    if not rows:
+        return "\n\n".join([intro, headline(ctx), not_available("metrics.json has no `policies` or `best_of_n` entries")])
+    info = get(ctx.metrics, "metric_info") or {}
+    columns = [(k, h, b) for k, h, b in SUMMARY_COLUMNS if any(m.get(k) is not None for _, m in rows)]
+    cells = [[label] for label, _ in rows]
+    for key, _, bold in columns:
+        hib = get(info, key, "higher_is_better")
+        means = {i: v for i, (_, m) in enumerate(rows) if (v := _mean(m.get(key))) is not None}
+        best = set()
+        if bold and isinstance(hib, bool) and means:
+            target = max(means.values()) if hib else min(means.values())
+            best = {i for i, v in means.items() if v == target}
+        for i, (_, m) in enumerate(rows):
+            text = fmt_ci(m.get(key))
+            cells[i].append(f"**{text}**" if i in best else text)
+    table = md_table(["policy"] + [h for _, h, _ in columns], cells, ["---"] + ["---:"] * len(columns))
+    note = "**Bold**: best gold, win-rate and diversity (never the proxy, which is the optimised target, nor KL). Best-of-n KL is analytic."
+    return "\n\n".join([intro, headline(ctx), table, note])
+
+
+# ---------------------------------------------------------------- the finding
+def _arrow(p: Mapping[str, Any], column: str) -> str:
+    return f"{fmt_ci(_pick(p, 'peak', column))} → {fmt_ci(_pick(p, 'last', column))}"
+
+
+def _pick(p: Mapping[str, Any], prefix: str, column: str) -> dict[str, Any]:
+    return {
+        "mean": p.get(f"{prefix}_{column}"),
+        "ci_low": p.get(f"{prefix}_{column}_ci_low"),
+        "ci_high": p.get(f"{prefix}_{column}_ci_high"),
+    }
+
+
+def _eval_at(evals: pd.DataFrame | None, update: Any, column: str) -> dict[str, Any]:
+    if evals is None or column not in evals.columns:
+        return {}
+    rows = evals[evals["update"] == update]
+    return ci_of(rows.iloc[0].to_dict(), column) if len(rows) else {}
+
+
+def finding_section(ctx: Context) -> str:
+    if not ctx.curves:
+        return not_available("no RL curve (`ppo` section of metrics.json)")
+    rows, verdicts = [], []
+    for curve in ctx.curves:
+        p = ctx.peaks.get(curve.name)
+        label = ctx.html_label(curve.name)
+        verdicts.append(f"- {label}: {_verdict(p)}.")
+        if not p:
+            rows.append([label] + [NA] * 5)
+            continue
+        evals = data.load_eval(curve)
+        div = (
+            f"{fmt_ci(_eval_at(evals, p['peak_point'], 'distinct_2_across_input'))} → "
+            f"{fmt_ci(_eval_at(evals, p['last_point'], 'distinct_2_across_input'))}"
+        )
+        rows.append(
+            [
+                label,
+                f"{fmt_ci(_pick(p, 'peak', 'kl'))} (update {p['peak_point']} of {p['last_point']})",
+                _arrow(p, "gold_reward"),
+                _arrow(p, "proxy_reward"),
+                _arrow(p, "proxy_gold_gap"),
+                div,
+            ]
+        )
+    intro = (
+        "Each PPO curve is evaluated on held-out prompts every few updates. Per curve: the KL at which gold peaks, and each quantity "
+        "at the peak → at the last point. The proxy–gold gap is proxy − gold with both standardised by the base policy's statistics "
+        "(common units); distinct-2 across inputs measures diversity."
+    )
+    table = md_table(
+        ["curve", "gold peaks at KL (nats)", "gold", "proxy (base std. units)", "proxy − gold gap", "distinct-2 across inputs"],
+        rows,
+        ["---"] + ["---:"] * 5,
+    )
+    return "\n\n".join([intro, table, "\n".join(verdicts), peak_samples(ctx)])
+
+
+def peak_samples(ctx: Context) -> str:
+    """Sample 0 of a few held-out prompts at the peak and at the end, side by side, for the curve whose gold drops most."""
+    candidates = [(c, ctx.peaks.get(c.name)) for c in ctx.curves if ctx.peaks.get(c.name)]
+    if not candidates:
+        return not_available("peak and end samples (no curve with evaluation points)")
+    curve, p = max(candidates, key=lambda cp: as_float(cp[1].get("gold_drop")) or 0.0)
+    records = [r for r in data.load_jsonl(curve.folder / "eval_samples.jsonl") if r.get("sample_idx", 0) == 0]
+    first = min((r.get("update") for r in records if as_float(r.get("update")) is not None), default=None)
+    # without a peak before the end, compare the first evaluation point with the end instead
+    at, at_name = (p["peak_point"], "the peak") if p["peak_point"] != p["last_point"] else (first, "the start")
+    by = {(r.get("update"), str(r.get("prompt_id"))): r for r in records}
+    prompts = list(dict.fromkeys(str(r.get("prompt_id")) for r in records if r.get("update") == p["last_point"]))[
+        : ctx.n_samples_shown
     ]
-    full = all_metrics_table(ctx.metrics)
-    if full:
-        parts += ["### All policy metrics", "↑ higher is better, ↓ lower is better.", full]
-    return "\n\n".join(parts)
+    if not prompts or at is None:
+        return not_available(f"`{curve.folder.name}/eval_samples.jsonl` for {ctx.label(curve.name)}")
+
+    def cell(rec: Mapping[str, Any] | None) -> str:
+        if rec is None:
+            return NA
+        return f"{escape_cell(rec.get('response'), 200)}<br>(gold {fmt(rec.get('gold_reward'))}, proxy {fmt(rec.get('proxy_reward_norm'))})"
+
+    rows = []
+    for pid in prompts:
+        end = by.get((p["last_point"], pid))
+        rows.append([escape_cell((end or {}).get("prompt"), 80), cell(by.get((at, pid))), cell(end)])
+    title = f"### Samples at {at_name} and at the end: {ctx.html_label(curve.name)}"
+    note = (
+        "The curve with the largest gold drop; sample 0 of the first held-out prompts, text escaped and truncated, "
+        "gold and proxy per sample."
+    )
+    header = ["prompt", f"at {at_name} (update {at})", f"at the end (update {p['last_point']})"]
+    return "\n\n".join([title, note, md_table(header, rows)])
 
 
 # ---------------------------------------------------------------- frontier
-def _fits_table(fits: Mapping[tuple[str, str], GaoFit | None]) -> str:
+def fit_status(fit: GaoFit | None) -> str:
+    """Why a fit is drawn or not, in words."""
+    if fit is None:
+        return "too few points (fewer than two distinct √KL)"
+    if fit.n_points < MIN_POINTS:
+        return f"too few points ({fit.n_points} < {MIN_POINTS})"
+    if not fit.beta > 0:
+        return "not supported by these points (β ≤ 0: no peak)"
+    with np.errstate(over="ignore"):
+        peak = as_float(fit.peak())
+    if peak is None:
+        return "drawn; its peak lies far beyond the fitted range"
+    where = f"; peak at KL {fmt(peak**2)}" + ("" if fit.d_min <= peak <= fit.d_max else " (outside the fitted range)")
+    return "drawn" + where
+
+
+def fits_table(ctx: Context, fits: Mapping[tuple[str, str], GaoFit | None]) -> str:
+    order = [c.name for c in ctx.curves] + ["best_of_n"]
+    keys = sorted(fits, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1] != "gold_reward"))
     rows = []
-    for (method, metric), fit in sorted(fits.items()):
-        form = "d(α − βd)" if method == "best_of_n" else "d(α − β log d)"
-        name = "best-of-n" if method == "best_of_n" else f"RL ({code(method)})"
-        reward = metric.replace("_reward", "")
-        if fit is None:
-            rows.append([name, reward, form, NA, NA, NA, NA, NA])
-        else:
-            rows.append([name, reward, form, fmt(fit.alpha), fmt(fit.beta), fmt(fit.offset), str(fit.n_points), fmt(fit.rmse)])
-    return md_table(["method", "reward", "form", "α", "β", "base reward (offset)", "points", "RMSE"], rows)
+    for curve, metric in keys:
+        fit = fits[(curve, metric)]
+        form = "d(α − βd)" if curve == "best_of_n" else "d(α − β log d)"
+        nums = [fmt(fit.alpha), fmt(fit.beta), str(fit.n_points), fmt(fit.rmse)] if fit else [NA] * 4
+        rows.append([ctx.html_label(curve), "gold" if metric == "gold_reward" else "proxy", form, *nums, fit_status(fit)])
+    return md_table(["curve", "reward", "form", "α", "β", "points", "RMSE", "fit"], rows)
 
 
-def _frontier_points(frontier: pd.DataFrame) -> str:
-    rows = []
-    for rec in frontier.to_dict("records"):
-        gold = {"mean": rec.get("gold_reward"), "ci_low": rec.get("gold_ci_low"), "ci_high": rec.get("gold_ci_high")}
-        rows.append(
-            [
-                code(rec.get("method")),
-                escape_cell(rec.get("label")),
-                fmt(rec.get("kl")),
-                fmt(rec.get("sqrt_kl")),
-                fmt_ci(gold),
-                fmt(rec.get("proxy_reward")),
-            ]
-        )
-    return md_table(["method", "point", "KL (nats)", "√KL", "gold reward [95% CI]", "proxy reward (base-normalised)"], rows)
-
-
-def frontier_section(ctx: Context, frontier: pd.DataFrame | None) -> str:
-    if frontier is None:
+def frontier_section(ctx: Context) -> str:
+    if ctx.frontier is None:
         return not_available("`frontier.csv` missing or empty")
-    fits = fit_frontier(frontier)
-    fig = figures.plot_frontier(frontier, fits, ctx.figure_path("frontier"), ctx.dpi)
-    return "\n\n".join(
-        [
-            ctx.image(fig, "reward vs sqrt KL frontier"),
-            "Fitted forms of Gao, Schulman & Hilton (2022) with d = √KL, on rewards relative to the base policy "
-            "(the offset); a fit needs at least two usable points (RL: d > 0). The proxy reward is normalised to the "
-            "base policy's samples (mean 0, std 1).",
-            _fits_table(fits),
-            "### Frontier points",
-            _frontier_points(frontier),
-        ]
+    fits = fit_frontier(ctx.frontier)
+    labels = {c: ctx.label(c) for c in set(ctx.frontier["curve"])}
+    fig, _ = figures.plot_frontier(
+        ctx.frontier,
+        fits,
+        labels,
+        ctx.figure_path("frontier"),
+        ctx.dpi,
+        curve_order=[c.name for c in ctx.curves],
+        gold_name=ctx.gold_name,
     )
+    note = (
+        "PPO curves join their evaluation points in update order; best-of-n uses the unbiased all-subsets estimator over the "
+        "base policy's samples. Fits of Gao, Schulman & Hilton (2022), with d = √KL and rewards relative to the base policy, "
+        f"are drawn only when supported (β > 0, at least {MIN_POINTS} points), only over the fitted range of d and, for gold, "
+        f"inside the gold's range [{figures.GOLD_RANGE[0]:g}, {figures.GOLD_RANGE[1]:g}]."
+    )
+    return "\n\n".join([ctx.image(fig, "gold and proxy reward vs sqrt KL per method"), note, fits_table(ctx, fits)])
 
 
 # ---------------------------------------------------------------- reward model
 def reward_model_section(ctx: Context, calibration: pd.DataFrame | None, scores: pd.DataFrame | None) -> str:
     rm = get(ctx.metrics, "reward_model") or {}
     prefs = get(ctx.metrics, "preferences") or {}
-    parts: list[str] = []
-    if rm:
-        ceiling = rm.get("accuracy_ceiling", prefs.get("accuracy_ceiling"))
-        parts.append(
-            kv_table(
-                [
-                    ("accuracy on noisy test labels", fmt(rm.get("accuracy"))),
-                    ("accuracy ceiling on noisy labels (Bayes-optimal)", fmt(ceiling)),
-                    ("accuracy on gold order (noise-free)", fmt(rm.get("accuracy_gold"))),
-                    ("expected calibration error (ECE)", fmt(rm.get("ece"))),
-                    ("Pearson r (proxy vs gold)", fmt(rm.get("gold_pearson"))),
-                    ("Spearman ρ (proxy vs gold)", fmt(rm.get("gold_spearman"))),
-                    ("test loss", fmt(rm.get("loss"))),
-                    ("constant output", fmt(rm.get("constant_output"))),
-                ]
-            )
-        )
-        if rm.get("constant_output") is True:
-            parts.append(
-                "**Warning: the reward model's output is constant; its accuracy and the PPO results are not meaningful.**"
-            )
-    else:
-        parts.append(not_available("`reward_model` section of metrics.json"))
-    if prefs:
-        keys = ("n_pairs_train", "n_pairs_test", "tie_rate", "flip_rate", "label_gold_agreement", "accuracy_ceiling")
-        parts += ["### Preference data", kv_table([(code(k), fmt(prefs.get(k))) for k in keys if k in prefs])]
-    parts.append("### Calibration")
-    if calibration is not None:
-        parts.append(
-            ctx.image(
-                figures.plot_calibration(calibration, ctx.figure_path("calibration"), ctx.dpi, as_float(rm.get("ece"))),
-                "reward-model reliability diagram",
-            )
-        )
-    else:
-        parts.append(not_available("`reward_model/calibration.csv`"))
-    parts.append("### Proxy vs gold on held-out samples")
-    if scores is not None:
-        fig = figures.plot_proxy_vs_gold(
-            scores, ctx.figure_path("proxy_vs_gold"), ctx.dpi, as_float(rm.get("gold_pearson")), as_float(rm.get("gold_spearman"))
-        )
-        parts.append(ctx.image(fig, "proxy vs gold scatter"))
-    else:
-        parts.append(not_available("`reward_model/scores.csv`"))
-    return "\n\n".join(parts)
-
-
-# ---------------------------------------------------------------- curves, diversity
-def curves_section(ctx: Context, curves: Mapping[str, Mapping[str, pd.DataFrame]]) -> str:
-    fig = figures.plot_training_curves(curves, ctx.figure_path("curves"), ctx.dpi)
-    if fig is None:
-        return not_available("no DVCLive curves under `*/live/plots/metrics/`")
-    rows = [
-        [code(stage), code(name), str(len(df)), fmt(df["value"].iloc[-1])]
-        for stage, named in curves.items()
-        for name, df in named.items()
+    if not rm:
+        return not_available("`reward_model` section of metrics.json")
+    gold_acc = rm.get("gold_accuracy", rm.get("accuracy_gold"))
+    ceiling = rm.get("accuracy_ceiling", prefs.get("accuracy_ceiling"))
+    pairs = [
+        ("accuracy on held-out preference labels", f"{fmt(rm.get('accuracy'))} (ceiling under the label noise: {fmt(ceiling)})"),
+        (f"accuracy on the gold order ({code(ctx.gold_name)})", fmt(gold_acc)),
+        ("expected calibration error (ECE)", fmt(rm.get("ece"))),
+        (
+            "proxy vs gold on held-out samples",
+            f"Pearson r {fmt(rm.get('gold_pearson'))}, Spearman ρ {fmt(rm.get('gold_spearman'))}",
+        ),
     ]
-    missing = [s for s in ("base_policy", "reward_model", "ppo") if s not in curves]
-    parts = [ctx.image(fig, "training curves"), md_table(["stage", "curve", "points", "last value"], rows)]
-    if missing:
-        parts.append(not_available("curves of " + ", ".join(missing)))
+    if prefs:
+        pairs.append(
+            (
+                "preference pairs (train / test), label flip rate",
+                f"{fmt(prefs.get('n_pairs_train'))} / {fmt(prefs.get('n_pairs_test'))}, {fmt(prefs.get('flip_rate'))}",
+            )
+        )
+        if prefs.get("n_identical_dropped"):
+            pairs.append(
+                ("pairs dropped from the file (chosen = rejected up to whitespace)", fmt(prefs.get("n_identical_dropped")))
+            )
+    parts = [kv_table(pairs)]
+    if rm.get("constant_output") is True:
+        parts.append("**Warning: the reward model's output is constant; its accuracy and the PPO results are not meaningful.**")
+    fig = figures.plot_reward_model(
+        calibration,
+        scores,
+        ctx.figure_path("reward_model"),
+        ctx.dpi,
+        ece=as_float(rm.get("ece")),
+        pearson=as_float(rm.get("gold_pearson")),
+        gold_name=ctx.gold_name,
+    )
+    parts.append(
+        ctx.image(fig, "reward-model calibration and proxy vs gold")
+        if fig
+        else not_available("`reward_model/calibration.csv` and `scores.csv`")
+    )
     return "\n\n".join(parts)
 
 
+# ---------------------------------------------------------------- gold scorer sanity
+def gold_section(ctx: Context) -> str:
+    probes = get(ctx.metrics, "gold_probes") or {}
+    scores = probes.get("scores") if isinstance(probes, dict) else None
+    if not isinstance(scores, list) or not scores:
+        return not_available("`gold_probes` in metrics.json")
+    holds = probes.get("order_holds")
+    state = "**holds**" if holds is True else "**does not hold**" if holds is False else "is not recorded"
+    intro = (
+        f"Fixed probe texts scored by {code(ctx.gold_name)}. The expected order, fluent positive > fluent neutral > fluent negative "
+        f"with every degenerate text below every fluent neutral one, {state}."
+    )
+    rows = [
+        [
+            escape_cell(s.get("name"), 40),
+            escape_cell(str(s.get("kind") or "").replace("_", " "), 30),
+            fmt(s.get("gold")),
+            escape_cell(s.get("text"), 90),
+        ]
+        for s in scores
+        if isinstance(s, dict)
+    ]
+    return "\n\n".join([intro, md_table(["probe", "kind", "gold", "text"], rows, ["---", "---", "---:", "---"])])
+
+
+# ---------------------------------------------------------------- diversity
 def diversity_section(ctx: Context) -> str:
     policies = get(ctx.metrics, "policies") or {}
-    fig = figures.plot_diversity(policies, ctx.figure_path("diversity"), ctx.dpi)
+    curve_names = [c.name for c in ctx.curves]
+    names = [p for p in ["base", *curve_names] if p in policies] + sorted(
+        p for p in policies if p != "base" and p not in curve_names
+    )
+    columns = [(k, h) for k, h in DIVERSITY_COLUMNS if any(k in (policies[p] or {}) for p in names)]
+    if not names or not columns:
+        return not_available("diversity metrics in metrics.json")
+    rows = [[ctx.html_label(p)] + [fmt_ci((policies[p] or {}).get(k)) for k, _ in columns] for p in names]
+    note = (
+        "Per input: among the samples of one prompt; across inputs: among sample 0 of every prompt (Kirk et al. 2023). "
+        "↓ lower is more diverse / more fluent."
+    )
+    return "\n\n".join([note, md_table(["policy"] + [h for _, h in columns], rows, ["---"] + ["---:"] * len(columns))])
+
+
+# ---------------------------------------------------------------- training curves
+def curve_panels(ctx: Context) -> list[figures.Panel]:
+    panels = []
+    for stage, title, ylabel in (
+        ("base_policy", "Base policy: pretraining loss", "cross-entropy (nats/token)"),
+        ("reward_model", "Reward model: training loss", "pairwise logistic loss (nats)"),
+    ):
+        found = data.trainer_loss(ctx.results_dir / stage / "live")
+        if found is not None:
+            df, in_updates = found
+            panels.append(figures.Panel(title, "optimizer update" if in_updates else "logging step", ylabel, [("loss", df)]))
+    for name, title, ylabel in (
+        ("objective/scores", "PPO: proxy score of rollouts", "reward-model score (TRL objective/scores)"),
+        ("objective/kl", "PPO: KL to the base policy", "KL (nats, TRL objective/kl)"),
+    ):
+        lines = [(ctx.label(c.name), df) for c in ctx.curves if (df := data.live_curve(c.folder / "live", name)) is not None]
+        panels.append(figures.Panel(title, "PPO update", ylabel, lines))
+    return panels
+
+
+def curves_section(ctx: Context) -> str:
+    fig = figures.plot_panels(curve_panels(ctx), ctx.figure_path("curves"), ctx.dpi)
     if fig is None:
-        return not_available("no `*_per_input` / `*_across_input` metrics in metrics.json")
-    names = list(policies)
-    rows = []
-    for stem in figures.diversity_metrics(policies):
-        for suffix in ("_per_input", "_across_input"):
-            key = stem + suffix
-            if any(key in (policies[p] or {}) for p in names):
-                rows.append([code(key)] + [fmt_ci((policies[p] or {}).get(key)) for p in names])
-    note = "Per-input: diversity among the k samples of one prompt; across-input: among one sample per prompt (Kirk et al. 2023). Self-BLEU is lower for more diverse text."
-    return "\n\n".join([ctx.image(fig, "diversity per policy"), note, md_table(["metric"] + [code(p) for p in names], rows)])
-
-
-# ---------------------------------------------------------------- samples
-def _sample_cell(rec: Mapping[str, Any] | None) -> str:
-    if rec is None:
-        return NA
-    score = f"gold {fmt(rec.get('gold_reward'))}, proxy {fmt(rec.get('proxy_reward'))}, {fmt(rec.get('n_tokens'))} tokens"
-    return f"{escape_cell(rec.get('response'))}<br>({score})"
-
-
-def samples_section(samples: list[dict[str, Any]] | None, n_shown: int) -> str:
-    if not samples:
-        return not_available("`samples.jsonl` missing or empty")
-    first = [r for r in samples if r.get("sample_idx", 0) in (0, None)]
-    prompt_ids: list[Any] = list(dict.fromkeys(str(r.get("prompt_id")) for r in first))[:n_shown]
-    found = list(dict.fromkeys(str(r.get("policy")) for r in first))
-    policies = [p for p in ("base", "ppo") if p in found] + [p for p in found if p not in ("base", "ppo")]
-    by_key = {(str(r.get("prompt_id")), str(r.get("policy"))): r for r in reversed(first)}
-    rows = []
-    for pid in prompt_ids:
-        prompt = next(r.get("prompt") for r in first if str(r.get("prompt_id")) == pid)
-        rows.append([escape_cell(pid, 40), escape_cell(prompt, 160)] + [_sample_cell(by_key.get((pid, p))) for p in policies])
-    intro = f"The first {len(prompt_ids)} held-out prompts, sample 0 of each policy (text escaped and truncated)."
-    return "\n\n".join([intro, md_table(["prompt id", "prompt"] + [code(p[:40]) for p in policies], rows)])
+        return not_available("no DVCLive curves under `*/live/plots/metrics/`")
+    note = (
+        "Losses are DVCLive's per-step `loss.tsv`, one point per logging interval, against the optimizer update; "
+        "PPO's proxy score of its rollouts and its KL to the base policy are on separate panels, one line per curve."
+    )
+    return "\n\n".join(
+        [ctx.image(fig, "training curves (pretraining loss, reward-model loss, PPO score and KL per curve)"), note]
+    )
 
 
 # ---------------------------------------------------------------- provenance
-def _fenced(text: str, lang: str) -> str:
-    # a fence longer than any backtick run inside, so the content cannot close it
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
-
-
-def provenance_section(metrics: Mapping[str, Any], git: GitInfo | None, lock: Any, params_text: str | None) -> str:
-    run = get(metrics, "run") or {}
-    repo = f"{code(git.rev)} (uncommitted code or params: {fmt(git.dirty)})" if git else "not available (no git or not a repository)"
-    parts = [
-        kv_table(
-            [("git revision at report time", repo)]
-            # metrics.json carries no revision by default (so it stays identical across commits); show one if present
-            + ([("git revision recorded by the pipeline", code(run["git_rev"]))] if run.get("git_rev") else [])
-            + [
-                ("seed", fmt(run.get("seed"))),
-                ("device", escape_cell(run.get("device")) if run.get("device") else NA),
-            ]
-        )
-    ]
-    times = wall_times(metrics)
-    parts.append("### Wall-clock time per stage")
-    if times:
-        total = sum(t for _, t in times if t is not None)
-        parts.append(
-            md_table(["stage", "wall time (s)"], [[code(s), fmt(t)] for s, t in times] + [["**total**", f"**{fmt(total)}**"]])
-        )
+def provenance_section(ctx: Context, git: GitInfo | None, appendix: Path | None) -> str:
+    run = get(ctx.metrics, "run") or {}
+    if git is None:
+        rev = "not available (no git or not a repository)"
+    elif not git.edited:
+        rev = f"{code(git.rev[:12])} ({escape_cell(git.date)}), no uncommitted code or params edits"
     else:
-        parts.append(not_available("no `wall_s` in metrics.json"))
-    packages = run.get("packages") or {}
-    parts.append("### Package versions")
-    parts.append(
-        md_table(["package", "version"], [[code(k), code(v)] for k, v in sorted(packages.items())])
-        if packages
-        else not_available("`run.packages` in metrics.json")
-    )
-    parts.append("### dvc.lock: hashes of every stage's deps and outs")
-    rows = lock_rows(lock)
-    parts.append(
-        md_table(
-            ["stage", "kind", "path", "hash", "size (bytes)"], [[code(s), k, code(p), code(h), s2] for s, k, p, h, s2 in rows]
+        shown = ", ".join(code(p) for p in git.edited[:6]) + (f" and {len(git.edited) - 6} more" if len(git.edited) > 6 else "")
+        rev = (
+            f"{code(git.rev[:12])} ({escape_cell(git.date)}) plus edits to {shown}, which the commit adding this report "
+            "holds (`git log -1 -- REPORT.md`)"
         )
-        if rows
-        else not_available("dvc.lock")
-    )
-    parts.append("### Parameters (params.yaml)")
-    parts.append(_fenced(params_text, "yaml") if params_text is not None else not_available("params.yaml"))
+    times = data.wall_times(ctx.results_dir, ctx.curves)
+    total = sum(t for _, t in times if t is not None)
+    packages = run.get("packages") or {}
+    key = [k for k in ("torch", "transformers", "trl", "dvc", "dvclive", "python") if k in packages]
+    pairs = [
+        ("code and params", rev),
+        ("seed, device", f"{fmt(run.get('seed'))}, {escape_cell(run.get('device')) if run.get('device') else NA}"),
+        ("packages", ", ".join(f"{escape_cell(k)} {code(packages[k])}" for k in key) or NA),
+        ("stage wall time (s)", (", ".join(f"{code(s)} {fmt(t)}" for s, t in times) + f"; total {fmt(total)}") if times else NA),
+    ]
+    parts = [kv_table(pairs)]
+    if appendix is not None:
+        parts.append(
+            f"Per-point curve tables, best-of-n at every n, every metric of every policy and final samples: [appendix]({ctx.link(appendix)})."
+        )
     return "\n\n".join(parts)

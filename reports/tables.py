@@ -1,4 +1,4 @@
-"""Number formatting and Markdown tables, including the report's summary table.
+"""Number formatting, Markdown tables and the human labels of policies and curves.
 
 Every number in the report goes through `fmt`: 3 significant digits, fixed-point
 for magnitudes 1e-3..1e5 (scientific outside), so tables read consistently.
@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reports.data import as_float, get
 
 NA = "n/a"
-
-# (metric key, column header) of the summary table
-SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("gold_reward", "gold reward"),
-    ("proxy_reward_norm", "proxy reward (base-normalised)"),
-    ("kl", "KL (nats)"),
-    ("win_rate_vs_base", "win-rate vs base"),
-    ("distinct_2_across_input", "distinct-2 (across-input)"),
-    ("self_bleu_across_input", "self-BLEU (across-input)"),
-    ("length", "length (tokens)"),
-)
 
 
 def fmt(value: Any) -> str:
@@ -63,6 +51,11 @@ def fmt_ci(stats: Any) -> str:
     return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]"
 
 
+def ci_of(row: Mapping[str, Any], column: str) -> dict[str, Any]:
+    """{mean, ci_low, ci_high} from a flat row with <column>, <column>_ci_low, <column>_ci_high (frontier.csv, eval.csv)."""
+    return {"mean": row.get(column), "ci_low": row.get(f"{column}_ci_low"), "ci_high": row.get(f"{column}_ci_high")}
+
+
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
     """A GitHub Markdown table; cells must already be escaped (see `reports.escape`)."""
     align = align or ["---"] * len(headers)
@@ -76,69 +69,22 @@ def kv_table(pairs: Sequence[tuple[str, str]], headers: tuple[str, str] = ("quan
     return md_table(list(headers), [list(p) for p in pairs])
 
 
-# ---------------------------------------------------------------- summary table
-@dataclass(frozen=True)
-class SummaryRow:
-    """One policy row: its display name and {metric: stats-dict} (best-of-n KL is a bare float, wrapped)."""
-
-    name: str
-    metrics: Mapping[str, Any]
+# ---------------------------------------------------------------- labels
+METHOD_LABELS = {"ppo": "PPO", "dpo": "DPO", "rloo": "RLOO", "grpo": "GRPO", "best_of_n": "best-of-n"}
 
 
-def summary_rows(metrics: Mapping[str, Any]) -> list[SummaryRow]:
-    """Rows in report order: base, ppo, any other policy (sorted), then best-of-n by increasing n."""
-    policies = get(metrics, "policies") or {}
-    order = [p for p in ("base", "ppo") if p in policies] + sorted(p for p in policies if p not in ("base", "ppo"))
-    rows = [SummaryRow(p, policies[p] or {}) for p in order]
-    best_of_n = get(metrics, "best_of_n") or {}
+def policy_label(name: str, metrics: Mapping[str, Any]) -> str:
+    """A reader's name for a policy or curve key (plain text, escape before rendering).
 
-    def n_key(n: str) -> tuple[int, float | str]:
-        x = as_float(n)
-        return (0, x) if x is not None else (1, n)
-
-    for n in sorted(best_of_n, key=n_key):
-        entry = dict(best_of_n[n] or {})
-        if not isinstance(entry.get("kl"), dict):
-            # best-of-n KL is analytic, a single number without an interval
-            entry["kl"] = {"mean": entry.get("kl")}
-        rows.append(SummaryRow(f"best-of-n (n={n})", entry))
-    return rows
-
-
-def _mean(row: SummaryRow, metric: str) -> float | None:
-    stats = row.metrics.get(metric)
-    return as_float(stats.get("mean")) if isinstance(stats, dict) else as_float(stats)
-
-
-def best_rows(rows: Sequence[SummaryRow], metric: str, higher_is_better: bool | None) -> set[int]:
-    """Indices of the rows holding the best mean for `metric` (ties all count); empty when direction is unknown."""
-    if higher_is_better is None:
-        return set()
-    values = {i: v for i, r in enumerate(rows) if (v := _mean(r, metric)) is not None}
-    if not values:
-        return set()
-    best = max(values.values()) if higher_is_better else min(values.values())
-    return {i for i, v in values.items() if v == best}
-
-
-def summary_table(metrics: Mapping[str, Any]) -> str | None:
-    """The summary table: one row per policy and best-of-n n; cells "mean [lo, hi] (Δ vs base)", the best per column in bold."""
-    rows = summary_rows(metrics)
-    if not rows:
-        return None
-    info = get(metrics, "metric_info") or {}
-    base = next((r for r in rows if r.name == "base"), None)
-    columns = [(k, h) for k, h in SUMMARY_COLUMNS if any(r.metrics.get(k) is not None for r in rows)]
-    cells = [[r.name] for r in rows]
-    for key, _ in columns:
-        hib = get(info, key, "higher_is_better")
-        best = best_rows(rows, key, hib if isinstance(hib, bool) else None)
-        base_mean = _mean(base, key) if base is not None else None
-        for i, row in enumerate(rows):
-            text = fmt_ci(row.metrics.get(key))
-            mean = _mean(row, key)
-            if row is not base and base_mean is not None and mean is not None:
-                text += f" (Δ {fmt_signed(mean - base_mean)})"
-            cells[i].append(f"**{text}**" if i in best else text)
-    headers = ["policy"] + [h for _, h in columns]
-    return md_table(headers, cells, ["---"] + ["---:"] * len(columns))
+    base -> "base policy"; an RL curve (a key of metrics.json `curves`) -> "PPO (β=0.03)" from its method and
+    KL knob; best_of_n -> "best-of-n"; anything else (an extra policy named in params) is shown as named.
+    """
+    if name == "base":
+        return "base policy"
+    if name == "best_of_n":
+        return "best-of-n"
+    knob = as_float(get(metrics, "curves", name, "knob"))
+    if knob is not None:
+        method = str(get(metrics, "curves", name, "method"))
+        return f"{METHOD_LABELS.get(method, method)} (β={knob:g})"
+    return name

@@ -13,7 +13,7 @@ from pathlib import Path
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from pipeline.config import load_params
+from pipeline.config import ConfigError, load_params
 from pipeline.errors import finite_loss_callback
 from pipeline.io import (
     MANIFEST_NAME,
@@ -25,11 +25,13 @@ from pipeline.io import (
     read_jsonl,
     remove_outputs,
     stage_timer,
+    tree_digest,
     write_json,
 )
 from pipeline.models import (
     autocast_dtype,
     fetch_pretrained,
+    is_local_dir,
     new_gpt2,
     resolve_device,
     save_model,
@@ -45,33 +47,54 @@ from pipeline.pretrain import (
     training_args,
 )
 from pipeline.stage import run_stage
+from pipeline.user_files import require_dependency
 
 MODEL_DIR, RESULTS_DIR, CKPT_DIR = Path("models/base"), Path("results/base_policy"), Path("checkpoints/base_policy")
+CORPUS_DIR = Path("data/corpus")
 
 
 def main() -> None:
     params = load_params()
     cfg = params.policy
     device = resolve_device(params.device)
+    if cfg.base != "scratch" and is_local_dir(cfg.base):
+        require_dependency(cfg.base, "policy.base", "base_policy")
     seed_everything(params.seed)
-    train_texts = [r["text"] for r in read_jsonl("data/corpus/train.jsonl")]
-    val_texts = [r["text"] for r in read_jsonl("data/corpus/validation.jsonl")]
+    train_texts = [r["text"] for r in read_jsonl(CORPUS_DIR / "train.jsonl")]
+    val_texts = [r["text"] for r in read_jsonl(CORPUS_DIR / "validation.jsonl")]
+    if not train_texts or not val_texts:  # found now, not after training (perplexity needs validation text)
+        raise ConfigError(
+            f"{CORPUS_DIR}: the {'train' if not train_texts else 'validation'} split is empty; rerun `dvc repro prepare`"
+        )
+    # a pretrained base is loaded (and its folder checked) before the previous outputs are removed
+    pretrained = None if cfg.base == "scratch" else fetch_pretrained(cfg.base)
     remove_outputs(MODEL_DIR, RESULTS_DIR / "metrics.json")
 
     with stage_timer("base_policy"):
         if cfg.base == "scratch":
             tokenizer = train_tokenizer(train_texts, cfg.vocab_size)
             model = new_gpt2(tokenizer, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
-            resume = prepare_checkpoint_dir(CKPT_DIR, config_fingerprint(cfg, params.seed, len(train_texts)))
+            resume = prepare_checkpoint_dir(
+                CKPT_DIR, config_fingerprint(cfg, params.seed, tree_digest(CORPUS_DIR / "train.jsonl"))
+            )
             if resume:
                 log.info("resuming pretraining from %s", CKPT_DIR)
             args = training_args(cfg, params.seed, CKPT_DIR, device.type == "cpu", autocast_dtype(device) is not None)
             with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False, resume=resume) as live:
-                train_stats = pretrain(model, tokenizer, PackedBlocks(train_texts, tokenizer, cfg.block_size), args, [DVCLiveCallback(live=live), finite_loss_callback()], resume)
+                train_stats = pretrain(
+                    model,
+                    tokenizer,
+                    PackedBlocks(train_texts, tokenizer, cfg.block_size),
+                    args,
+                    [DVCLiveCallback(live=live), finite_loss_callback()],
+                    resume,
+                )
         else:
             log.info("snapshotting pretrained base %s", cfg.base)
-            model, tokenizer = fetch_pretrained(cfg.base)
+            model, tokenizer = pretrained
             train_stats = {"train_loss": None, "steps": 0}
+            with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False):
+                pass  # no training curves, but dvc.yaml declares the folder for every base (an empty summary)
         model.to(device)
         val_blocks = PackedBlocks(val_texts, tokenizer, min(cfg.block_size, model.config.max_position_embeddings))
         perplexity = held_out_perplexity(model, val_blocks, cfg.batch_size, cfg.eval_batches, device)

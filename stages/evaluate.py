@@ -14,44 +14,52 @@ from pathlib import Path
 import pandas as pd
 
 from metrics import best_of_n, evaluate_policy, metric_info
-from pipeline.config import load_params
-from pipeline.gold import get_gold_scorer
+from metrics.frontier import curve_peak, frontier_table
+from pipeline.config import curve_name, curve_results_dir, gold_available, load_params, policy_sources, rl_curves
+from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
 from pipeline.models import load_tokenizer, resolve_device
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
-UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "ppo", "generate")
-SAMPLE_FIELDS = ("prompt_id", "prompt", "policy", "sample_idx", "response", "n_tokens", "ended_with_eos", "logprob", "ref_logprob", "gold_reward", "proxy_reward", "proxy_reward_norm")
+UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "generate")
+SAMPLE_FIELDS = (
+    "prompt_id",
+    "prompt",
+    "policy",
+    "sample_idx",
+    "response",
+    "n_tokens",
+    "ended_with_eos",
+    "logprob",
+    "ref_logprob",
+    "gold_reward",
+    "gold_reward_norm",
+    "proxy_reward",
+    "proxy_reward_norm",
+)
 
 
-def frontier(policies: dict, bon: dict, ppo_evals: pd.DataFrame) -> pd.DataFrame:
-    rows = [
-        {"method": "ppo", "label": f"update {int(r['update'])}", "kl": max(r["eval/kl"], 0.0), "gold_reward": r["eval/gold_reward"],
-         "proxy_reward": r["eval/proxy_reward"], "gold_ci_low": r["eval/gold_ci_low"], "gold_ci_high": r["eval/gold_ci_high"]}
-        for _, r in ppo_evals.iterrows()
-    ]
-    rows += [
-        {"method": "best_of_n", "label": f"n={n}", "kl": v["kl"], "gold_reward": v["gold_reward"]["mean"], "proxy_reward": v["proxy_reward_norm"]["mean"],
-         "gold_ci_low": v["gold_reward"]["ci_low"], "gold_ci_high": v["gold_reward"]["ci_high"]}
-        for n, v in bon.items()
-    ]
-    rows += [
-        {"method": f"policy:{name}", "label": name, "kl": max(m["kl"]["mean"], 0.0), "gold_reward": m["gold_reward"]["mean"], "proxy_reward": m["proxy_reward_norm"]["mean"],
-         "gold_ci_low": m["gold_reward"]["ci_low"], "gold_ci_high": m["gold_reward"]["ci_high"]}
-        for name, m in policies.items()
-    ]
-    out = pd.DataFrame(rows)
-    out.insert(3, "sqrt_kl", out["kl"].map(math.sqrt))
-    return out
+def load_curves(params) -> list[tuple[str, str, float, pd.DataFrame]]:
+    """(method, curve policy name, KL knob, eval points) of every RL curve the pipeline ran."""
+    return [(m, curve_name(m, k), k, pd.read_csv(curve_results_dir(m, k) / "eval.csv")) for m, k in rl_curves(params)]
+
+
+def curve_summaries(params) -> dict[str, dict]:
+    """{curve name: its stage's metrics.json + method, knob and results folder} (the report finds each curve's files here)."""
+    return {
+        curve_name(m, k): {"method": m, "knob": k, "folder": curve_results_dir(m, k).as_posix()}
+        | read_json(curve_results_dir(m, k) / "metrics.json")
+        for m, k in rl_curves(params)
+    }
 
 
 def main() -> None:
     params = load_params()
     cfg, device = params.evaluate, resolve_device(params.device)
-    gold_fn = get_gold_scorer(params.annotator.gold)
-    names = list(params.generate.policies) + list(params.generate.extra_policies)
+    gold_fn = get_gold_scorer(params.annotator.gold) if gold_available(params) else None
+    names = list(policy_sources(params))
     tokenizer = load_tokenizer("models/base")
     remove_outputs(RESULTS / "metrics.json", RESULTS / "metric_info.json", RESULTS / "samples.jsonl", RESULTS / "frontier.csv")
     with stage_timer("evaluate"):
@@ -59,21 +67,41 @@ def main() -> None:
         samples = {name: read_jsonl(OUTPUTS / f"{name}.jsonl") for name in names}
         for recs in samples.values():
             score_records(rm, tokenizer, recs, norm, 256, device)
-            for r, g in zip(recs, gold_fn([r["response"] for r in recs]), strict=True):
-                r["gold_reward"] = g
+            if gold_fn is not None:  # real human labels have no gold: proxy, KL and diversity only
+                add_gold_scores(recs, gold_fn, norm)
+        k = params.generate.samples_per_prompt
+        base_pool, samples["base"] = (
+            samples["base"],
+            [r for r in samples["base"] if r["sample_idx"] < k],
+        )  # every policy's metrics on k samples
         boot = {"n_boot": cfg.bootstrap_samples, "confidence": cfg.confidence, "seed": params.seed}
-        policies = {name: evaluate_policy(recs, samples["base"], vocab_size=len(tokenizer), **boot) for name, recs in samples.items()}
+        policies = {
+            name: evaluate_policy(recs, samples["base"], vocab_size=len(tokenizer), **boot) for name, recs in samples.items()
+        }
         ns = [2**i for i in range(int(math.log2(cfg.best_of_n_max)) + 1)]
-        bon = {str(n): v for n, v in best_of_n(samples["base"], ns, **boot).items()}
-        points = frontier(policies, bon, pd.read_csv(RESULTS / "ppo" / "eval.csv"))
+        bon = {str(n): v for n, v in best_of_n(base_pool, ns, **boot).items()}
+        curves = load_curves(params)
+        points = frontier_table(curves, bon, policies)
+        peaks = {name: curve_peak(points[(points["curve"] == name) & (points["method"] != "policy")]) for _, name, _, _ in curves}
+        probes = probe_scores(gold_fn) if gold_fn is not None else []
     upstream = {stage: read_json(RESULTS / stage / "metrics.json") for stage in UPSTREAM}
+    upstream["curves"] = curve_summaries(params)
     summary = upstream | {
-        "run": {"seed": params.seed, "device": str(device), "packages": package_versions()},
+        "run": {
+            "seed": params.seed,
+            "device": str(device),
+            "gold": params.annotator.gold if gold_fn else None,
+            "packages": package_versions(),
+        },
         "policies": policies,
         "best_of_n": bon,
+        "overoptimisation": peaks,
+        "gold_probes": {"order_holds": probe_order_holds(probes), "scores": probes} if probes else None,
     }
     write_csv(RESULTS / "frontier.csv", points)
-    write_jsonl(RESULTS / "samples.jsonl", ({k: r[k] for k in SAMPLE_FIELDS} for recs in samples.values() for r in recs))
+    write_jsonl(
+        RESULTS / "samples.jsonl", ({k: r[k] for k in SAMPLE_FIELDS if k in r} for recs in samples.values() for r in recs)
+    )
     write_json(RESULTS / "metric_info.json", metric_info())
     write_json(RESULTS / "metrics.json", summary)
 

@@ -11,66 +11,116 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import ConfigError, load_params
-from pipeline.generation import encode_prompts, generate_samples
+from pipeline.generation import context_positions, encode_prompts, fit_prompt_ids, generate_samples
 from pipeline.gold import get_gold_scorer
 from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_timer, write_json, write_jsonl
-from pipeline.models import check_model_dir, load_policy, load_tokenizer, resolve_device, seed_everything
-from pipeline.preferences import read_preference_file, simulate_pairs, split_pairs, tokenize_pairs, validate_preference_rows
+from pipeline.models import check_room, load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
+from pipeline.preferences import (
+    chat_renderer,
+    load_user_rows,
+    simulate_pairs,
+    split_pairs,
+    tokenize_pairs,
+    uses_preference_prompts,
+)
 from pipeline.stage import run_stage
+from pipeline.user_files import require_dependency
 
 OUT_DIR, METRICS_FILE, BASE_DIR = Path("data/preferences"), Path("results/preferences/metrics.json"), Path("models/base")
 
 
-def simulated(params, device) -> tuple[list[dict], dict]:
+def simulated_prompts(params) -> list[dict]:
+    """The training prompts to sample for, checked to fit the base's context and to give both splits."""
+    cfg = params.preferences
+    check_room(model_positions(BASE_DIR, "models/base"), cfg.max_new_tokens, "preferences.max_new_tokens", "models/base")
+    prompts = read_jsonl("data/prompts/train.jsonl")[: cfg.n_prompts]
+    checked_split(prompts, cfg.test_fraction, "prompts")  # pairs split by prompt: an empty side is known now, before sampling
+    return prompts
+
+
+def simulated(params, device, tokenizer, prompts: list[dict]) -> tuple[list[dict], dict]:
     cfg = params.preferences
     gold = get_gold_scorer(params.annotator.gold)
-    tokenizer, model = load_tokenizer(BASE_DIR), load_policy(BASE_DIR, "models/base", device)
-    prompts = read_jsonl("data/prompts/train.jsonl")[: cfg.n_prompts]
+    model = load_policy(BASE_DIR, "models/base", device)
     samples = generate_samples(
-        model, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens, cfg.temperature, cfg.batch_size, params.seed, device, "base",
-        stop_at_eos=cfg.stop_at_eos, with_logprobs=False,
+        model,
+        tokenizer,
+        prompts,
+        cfg.samples_per_prompt,
+        cfg.max_new_tokens,
+        cfg.temperature,
+        cfg.batch_size,
+        params.seed,
+        device,
+        "base",
+        stop_at_eos=cfg.stop_at_eos,
+        with_logprobs=False,
     )
-    prompt_ids = dict(zip([p["prompt"] for p in prompts], encode_prompts(tokenizer, [p["prompt"] for p in prompts]), strict=True))
+    texts = [p["prompt"] for p in prompts]
+    # the ids the samples continued (cut to the context as generate_samples cuts them), so the reward model sees what PPO scores
+    fitted = fit_prompt_ids(
+        encode_prompts(tokenizer, texts), context_positions(model), cfg.max_new_tokens, "preferences.max_new_tokens"
+    )
+    prompt_ids = dict(zip(texts, fitted, strict=True))
     for s, g in zip(samples, gold([s["response"] for s in samples]), strict=True):
         s |= {"gold": g, "prompt_ids": prompt_ids[s["prompt"]]}
     return simulate_pairs(samples, params.annotator, params.seed)
 
 
-def from_user(params) -> tuple[list[dict], dict]:
-    cfg = params.preferences
-    if cfg.source == "file":
-        rows = read_preference_file(cfg.path)
-    else:
-        try:
-            import datasets
+def from_user(params, tokenizer) -> tuple[list[dict], dict]:
+    """The user's pairs, validated and tokenized; conversational rows rendered with the base's chat template (or `role: content`)."""
+    rows = load_user_rows(params.preferences, chat_renderer(tokenizer))
+    stats = {"n_pairs": len(rows), "n_identical_dropped": rows.n_identical_dropped, "source": params.preferences.source}
+    return tokenize_pairs(rows, tokenizer), stats
 
-            rows = validate_preference_rows(list(datasets.load_dataset(cfg.hub_dataset, split=cfg.hub_split)), cfg.hub_dataset)
-        except ConfigError:
-            raise
-        except Exception as err:  # noqa: BLE001 - any hub failure gets the same actionable message
-            raise ConfigError(
-                f"preferences.hub_dataset: cannot load {cfg.hub_dataset!r} ({type(err).__name__}); offline? "
-                "save it as jsonl and set preferences.source=file, preferences.path=<file>"
-            ) from None
-    check_model_dir(BASE_DIR, "models/base")
-    return tokenize_pairs(rows, load_tokenizer(BASE_DIR)), {"n_pairs": len(rows), "source": cfg.source}
+
+def checked_split(items: list[dict], test_fraction: float, what: str = "pairs") -> tuple[list[dict], list[dict]]:
+    """`split_pairs`, with the reason when a side is empty: one shared prompt cannot be split at all."""
+    train, test = split_pairs(items, test_fraction)
+    if train and test:
+        return train, test
+    n_prompts = len({p["prompt"] for p in items})
+    if n_prompts <= 1:
+        shared = repr(items[0]["prompt"][:60]) if items else "none"
+        raise ConfigError(
+            f"preferences: all {len(items)} {what} share one prompt ({shared}), and the split is by prompt so no test prompt is trained on; "
+            "give the pairs their own prompts (a prompt column, or a common start of chosen and rejected)"
+        )
+    raise ConfigError(
+        f"preferences: {len(items)} {what} over {n_prompts} prompts give an empty {'test' if train else 'train'} split; "
+        "add pairs or change preferences.test_fraction"
+    )
+
+
+def data_flags(cfg) -> dict:
+    """What later stages must honour: real labels have no gold scorer to judge them, and the policies
+    optimise the preference data's prompts unless preferences.prompts chooses the corpus."""
+    return {"gold_available": cfg.source == "simulated", "prompts": "pairs" if uses_preference_prompts(cfg) else "corpus"}
 
 
 def main() -> None:
     params = load_params()
     device = resolve_device(params.device)
     get_gold_scorer(params.annotator.gold)  # fail on a bad name before sampling
+    if params.preferences.source == "file":
+        require_dependency(params.preferences.path, "preferences.path", "preferences")
     seed_everything(params.seed)
+    tokenizer = load_tokenizer(BASE_DIR, "models/base")
+    # every input is read and checked before the previous outputs are removed
+    if params.preferences.source == "simulated":
+        prompts = simulated_prompts(params)
+    else:
+        pairs, stats = from_user(params, tokenizer)
+        train, test = checked_split(pairs, params.preferences.test_fraction)
     remove_outputs(OUT_DIR, METRICS_FILE)
     with stage_timer("preferences"):
-        pairs, stats = simulated(params, device) if params.preferences.source == "simulated" else from_user(params)
-        train, test = split_pairs(pairs, params.preferences.test_fraction)
-        if not train or not test:
-            raise ConfigError(f"preferences: {len(pairs)} pairs give an empty train or test split; add pairs or change preferences.test_fraction")
+        if params.preferences.source == "simulated":
+            pairs, stats = simulated(params, device, tokenizer, prompts)
+            train, test = checked_split(pairs, params.preferences.test_fraction)
         with atomic_output(OUT_DIR) as tmp:
             write_jsonl(tmp / "train.jsonl", train)
             write_jsonl(tmp / "test.jsonl", test)
-    stats |= {"n_pairs_train": len(train), "n_pairs_test": len(test)}
+    stats |= {"n_pairs_train": len(train), "n_pairs_test": len(test)} | data_flags(params.preferences)
     log.info("preferences: %s", stats)
     write_json(METRICS_FILE, stats)
 

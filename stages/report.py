@@ -1,4 +1,5 @@
-"""Stage report: render REPORT.md and reports/figures/ from saved results only (never trains or samples).
+"""Stage report: render REPORT.md, reports/appendix.md, reports/figures/ and reports/plots/ (the data of `dvc plots`)
+from saved results only (never trains or samples).
 
     python -m stages.report           # reads params.yaml: report
 """
@@ -15,8 +16,13 @@ def main() -> None:
     cfg = load_params().report
     with stage_timer("report", write=False):
         render_report(
-            "results", "REPORT.md", "reports/figures", "params.yaml", "dvc.lock",
-            n_samples_shown=cfg.n_samples_shown, dpi=cfg.figure_dpi,
+            "results",
+            "REPORT.md",
+            "reports/figures",
+            appendix_path="reports/appendix.md",
+            plots_dir="reports/plots",
+            n_samples_shown=cfg.n_samples_shown,
+            dpi=cfg.figure_dpi,
         )
 
 

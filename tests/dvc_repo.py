@@ -34,13 +34,27 @@ def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def project_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     return [f for f in out.splitlines() if (ROOT / f).is_file()]
 
 
 def make_repo(dest: Path, profile: str = "tiny") -> Path:
     """Copy the project's source (no data, models or results) into a fresh git repo on the given profile."""
-    skip = ("data/", "models/", "outputs/", "results/", "checkpoints/", "reports/figures/", "REPORT.md", "dvc.lock", "tests/fixtures/")
+    skip = (
+        "data/",
+        "models/",
+        "outputs/",
+        "results/",
+        "checkpoints/",
+        "reports/figures/",
+        "reports/plots/",
+        "reports/appendix.md",
+        "REPORT.md",
+        "dvc.lock",
+        "tests/fixtures/",
+    )
     for rel in project_files():
         if rel.startswith(skip):
             continue
@@ -63,7 +77,14 @@ def ran_stages(output: str) -> list[str]:
 
 def repro_killed_after(repo: Path, seconds: float, *args: str) -> bool:
     """Start `dvc repro`, SIGKILL its whole process group after `seconds`; return True if it was still running."""
-    proc = subprocess.Popen([str(BIN / "dvc"), "repro", *args], cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", *args],
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -55,7 +55,17 @@ def _samples(golds_per_prompt):
     out = []
     for pid, golds in enumerate(golds_per_prompt):
         for k, g in enumerate(golds):
-            out.append({"prompt_id": pid, "prompt": f"p{pid}", "sample_idx": k, "response": f"r{pid}{k}", "response_ids": [pid, k], "prompt_ids": [pid], "gold": g})
+            out.append(
+                {
+                    "prompt_id": pid,
+                    "prompt": f"p{pid}",
+                    "sample_idx": k,
+                    "response": f"r{pid}{k}",
+                    "response_ids": [pid, k],
+                    "prompt_ids": [pid],
+                    "gold": g,
+                }
+            )
     return out
 
 
@@ -94,8 +104,11 @@ def test_implicit_prompt_split():
     "rows, expected",
     [
         ([{"prompt": "p", "chosen": "a"}], "row 1 is missing column 'rejected'"),
-        ([{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "same", "rejected": "same"}], "row 2 has identical chosen and rejected"),
-        ([{"prompt": "p", "chosen": 3, "rejected": "b"}], "row 1 column 'chosen' is int, not text"),
+        (
+            [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "same", "rejected": "same"}],
+            "row 2 has identical chosen and rejected",
+        ),
+        ([{"prompt": "p", "chosen": 3, "rejected": "b"}], "row 1 column 'chosen' is int, not text or a list of"),
         ([{"chosen": "x"}], "row 1 is missing column 'rejected'"),
     ],
 )

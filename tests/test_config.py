@@ -23,8 +23,36 @@ def error_for(raw: dict) -> str:
 def test_defaults_are_valid_and_documented():
     params = parse_params({})
     assert params.seed == 0 and params.device == "auto"
-    for section in ("data", "policy", "annotator", "preferences", "reward_model", "ppo", "generate", "evaluate", "report"):
+    for section in (
+        "data",
+        "policy",
+        "annotator",
+        "preferences",
+        "reward_model",
+        "ppo",
+        "curves",
+        "generate",
+        "evaluate",
+        "report",
+    ):
         assert section in Params.model_fields
+
+
+def test_every_params_field_has_a_description():
+    """params.yaml carries each field's description as its comment: a field without one is undocumented."""
+    from pydantic import BaseModel
+
+    missing = []
+    for section, field in Params.model_fields.items():
+        inner = field.annotation
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            missing += [f"{section}.{key}" for key, f in inner.model_fields.items() if not (f.description or "").strip()]
+        elif not (field.description or "").strip():
+            missing.append(section)
+    assert not missing, missing
+    rendered = (ROOT / "params.yaml").read_text()
+    for key, field in Params.model_fields["ppo"].annotation.model_fields.items():
+        assert f"  {key}: " in rendered and field.description.split(" (")[0][:30] in rendered, key
 
 
 def test_repository_params_file_loads():
@@ -38,7 +66,9 @@ def test_repository_params_file_loads():
         ({"ppo": {"kl_coeff": 0.1}}, "ppo.kl_coeff: unknown key"),
         ({"seed": "1"}, "seed: Input should be a valid integer"),
         ({"ppo": {"lr": -1e-5}}, "ppo.lr: Input should be greater than 0"),
-        ({"ppo": {"kl_coef": -0.1}}, "ppo.kl_coef: Input should be greater than or equal to 0"),
+        ({"curves": {"ppo_kl_coef": [0.1, -0.1]}}, "curves.ppo_kl_coef: [0.1, -0.1] must be finite and >= 0"),
+        ({"curves": {"ppo_kl_coef": [0.1, 0.1]}}, "curves.ppo_kl_coef: [0.1, 0.1] repeats a value"),
+        ({"ppo": {"kl_coef": 0.1}}, "ppo.kl_coef: unknown key"),
         ({"ppo": {"batch_size": 10, "num_minibatches": 3}}, "ppo.batch_size: 10 must be divisible by ppo.num_minibatches=3"),
         ({"device": "tpu"}, "device: Input should be 'auto', 'cpu' or 'cuda'"),
         ({"policy": {"n_embd": 100, "n_head": 3}}, "policy.n_embd: 100 must be divisible"),
@@ -46,10 +76,18 @@ def test_repository_params_file_loads():
         ({"data": {"source": "hub"}}, "data.hub_dataset: required"),
         ({"preferences": {"source": "file"}}, "preferences.path: required"),
         ({"annotator": {"epsilon": 1.5}}, "annotator.epsilon: Input should be less than or equal to 1"),
-        ({"generate": {"policies": ["base", "dpo"]}}, "generate.policies: unknown policy 'dpo'"),
+        ({"generate": {"policies": ["base", "sft"]}}, "generate.policies: unknown policy 'sft'"),
+        ({"curves": {"dpo_beta": [0.1, 0.0]}}, "curves.dpo_beta: [0.1, 0.0] holds 0"),
+        ({"curves": {"rloo_kl_coef": [0.1, 0.1]}}, "curves.rloo_kl_coef: [0.1, 0.1] repeats a value"),
+        ({"rloo": {"batch_size": 10, "num_generations": 4}}, "rloo.batch_size: 10 must be divisible by rloo.num_generations=4"),
+        ({"grpo": {"loss_type": "ppo"}}, "grpo.loss_type: Input should be"),
         ({"generate": {"policies": ["ppo"]}}, "generate.policies: must include 'base'"),
         ({"generate": {"extra_policies": {"ppo": "x"}}}, "generate.extra_policies: names ['ppo'] are reserved"),
-        ({"evaluate": {"best_of_n_max": 32}}, "evaluate.best_of_n_max: 32 exceeds generate.samples_per_prompt=16"),
+        ({"evaluate": {"best_of_n_max": 128}}, "evaluate.best_of_n_max: 128 exceeds generate.base_samples_per_prompt=64"),
+        (
+            {"generate": {"samples_per_prompt": 80}},
+            "generate.base_samples_per_prompt: 64 is below generate.samples_per_prompt=80",
+        ),
         ({"ppo": {"adaptive_kl": "yes"}}, "ppo.adaptive_kl: Input should be a valid boolean"),
         ({"ppo": ["not", "a", "mapping"]}, "ppo: Input should be a valid dictionary"),
     ],
@@ -72,13 +110,19 @@ def test_invalid_yaml_and_non_mapping(tmp_path):
 
 def test_stage_exits_nonzero_with_one_line_before_work(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["ppo"] = dict(params.get("ppo") or {}, kl_coef=-1)
+    params["ppo"] = dict(params.get("ppo") or {}, vf_coef=-1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == ["error: params.yaml: ppo.kl_coef: Input should be greater than or equal to 0 (got -1)"]
+    assert errors == ["error: params.yaml: ppo.vf_coef: Input should be greater than or equal to 0 (got -1)"]
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
@@ -87,3 +131,46 @@ def test_response_cutting_must_agree_across_stages():
     assert "ppo.stop_at_eos" in msg and "disagree" in msg
     both = parse_params({"ppo": {"stop_at_eos": True}, "preferences": {"stop_at_eos": True}, "generate": {"stop_at_eos": True}})
     assert both.ppo.stop_at_eos
+
+
+def test_eos_penalty_is_accepted_when_responses_stop_at_eos():
+    eos = {"stop_at_eos": True}
+    params = parse_params({"preferences": eos, "generate": eos, "ppo": eos | {"missing_eos_penalty": 1.0}})
+    assert params.ppo.missing_eos_penalty == 1.0
+    assert "with ppo.stop_at_eos=false" in error_for({"ppo": {"missing_eos_penalty": 1.0}})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_floats_are_refused_everywhere(value):
+    for raw in (
+        {"ppo": {"lr": value}},
+        {"annotator": {"tau": value}},
+        {"data": {"val_fraction": value}},
+        {"ppo": {"vf_coef": value}},
+    ):
+        assert "Input should be a finite number" in error_for(raw)
+
+
+@pytest.mark.parametrize("name", ["../../pwned", "a/b", "x.y", "a|b", "<b>", "", "1st", "a" * 65, "name with space"])
+def test_extra_policy_names_must_be_identifiers(name):
+    assert "is not an identifier" in error_for({"generate": {"extra_policies": {name: "somewhere"}}})
+
+
+def test_identifier_names_and_the_context_checks_of_pretrained_bases_pass():
+    assert parse_params({"generate": {"extra_policies": {"my-policy_2": "dir"}}}).generate.extra_policies == {
+        "my-policy_2": "dir"
+    }
+    # the block_size bound is the scratch model's context only; a pretrained base is checked against its own config on load
+    assert (
+        parse_params({"policy": {"base": "gpt2", "block_size": 32}, "generate": {"max_new_tokens": 100}}).generate.max_new_tokens
+        == 100
+    )
+    assert "ppo.response_length: 32 new tokens leave no room" in error_for(
+        {"policy": {"block_size": 32}, "ppo": {"response_length": 32}}
+    )
+
+
+def test_empty_params_file_is_refused(tmp_path):
+    (tmp_path / "params.yaml").write_text("# only a comment\n")
+    with pytest.raises(ConfigError, match="params.yaml: empty; write one with `python -m pipeline.profiles default`"):
+        load_params(tmp_path / "params.yaml")

@@ -11,7 +11,25 @@ import pytest
 
 from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_after, set_param
 
-STAGES = ["prepare", "base_policy", "preferences", "reward_model", "ppo", "generate", "evaluate", "report"]
+# the tiny profile runs every method's curves: PPO at two KL coefficients, DPO, RLOO and GRPO at one value each
+STAGES = [
+    "prepare",
+    "base_policy",
+    "preferences",
+    "reward_model",
+    "ppo@0.05",
+    "ppo@0.2",
+    "dpo@0.1",
+    "rloo@0.05",
+    "grpo@0.05",
+    "generate",
+    "evaluate",
+    "report",
+]
+METHOD_CURVES = {"dpo": "kl0.1", "rloo": "kl0.05", "grpo": "kl0.05"}
+CURVE = "results/curves/ppo/kl0.05"
+
+pytestmark = pytest.mark.slow  # end-to-end dvc runs: `make test-fast` leaves them out
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +47,46 @@ def metrics_bytes(repo):
 
 def test_pipeline_outputs_and_noop_rerun(repo):
     metrics = json.loads(metrics_bytes(repo))
-    assert {"base", "ppo"} <= set(metrics["policies"])
+    assert {"base", "ppo_kl0p05", "ppo_kl0p2"} <= set(metrics["policies"])
     assert set(metrics["best_of_n"]) == {"1", "2", "4"}
-    assert {"mean", "ci_low", "ci_high"} <= set(metrics["policies"]["ppo"]["gold_reward"])
-    for section in ("preferences", "reward_model", "base_policy", "ppo"):
+    assert {"mean", "ci_low", "ci_high"} <= set(metrics["policies"]["ppo_kl0p05"]["gold_reward"])
+    for section in ("preferences", "reward_model", "base_policy", "curves", "overoptimisation", "gold_probes"):
         assert section in metrics
+    assert metrics["curves"]["ppo_kl0p2"]["knob"] == 0.2
     report = (repo / "REPORT.md").read_text()
     assert "reports/figures/frontier.png" in report and (repo / "reports/figures/frontier.png").exists()
-    for model in ("base", "reward", "ppo"):
+    for model in ("base", "reward", "ppo/kl0.05", "ppo/kl0.2"):
         assert (repo / "models" / model / "model.safetensors").exists()
     second = dvc(repo, "repro").stdout
     assert ran_stages(second) == []
     assert "Data and pipelines are up to date" in dvc(repo, "status").stdout
     assert dvc(repo, "push").returncode == 0
+
+
+def test_every_method_trains_a_curve_on_the_frontier(repo):
+    """DPO, RLOO and GRPO (TRL) each write a policy, held-out eval points with CIs, and reach evaluate's metrics and frontier."""
+    import pandas as pd
+
+    metrics = json.loads(metrics_bytes(repo))
+    frontier = pd.read_csv(repo / "results/frontier.csv")
+    for method, curve in METHOD_CURVES.items():
+        assert (repo / "models" / method / curve / "model.safetensors").exists()
+        folder = repo / "results/curves" / method / curve
+        evals = pd.read_csv(folder / "eval.csv")
+        assert evals["update"].tolist() == [0, 2, 4]
+        assert (evals["kl_ci_low"] <= evals["kl"]).all() and (evals["gold_reward"] <= evals["gold_reward_ci_high"]).all()
+        assert (folder / "live" / "metrics.json").exists() and (folder / "eval_samples.jsonl").stat().st_size > 0
+        name = f"{method}_{curve.replace('.', 'p')}"
+        assert {"mean", "ci_low", "ci_high"} <= set(metrics["policies"][name]["gold_reward"])
+        assert len(frontier[frontier["method"] == method]) == 3
+    summaries = {m: json.loads((repo / "results/curves" / m / c / "metrics.json").read_text()) for m, c in METHOD_CURVES.items()}
+    assert (
+        summaries["rloo"]["episodes"] == summaries["grpo"]["episodes"] == 32
+    )  # 4 updates x 8 completions, as ppo's 4 x 8 episodes
+    assert (
+        0 <= summaries["dpo"]["held_out"]["implicit_reward_accuracy"] <= 1
+        and "implicit_reward_accuracy_gold" in summaries["dpo"]["held_out"]
+    )
 
 
 def test_params_changes_rerun_only_downstream(repo):
@@ -81,17 +126,17 @@ def test_killed_runs_resume_to_the_same_metrics(repo):
 
 
 def test_experiment_run_and_diffs(repo):
-    out = dvc(repo, "exp", "run", "-S", "ppo.kl_coef=0.5", "-n", "kl05").stdout
-    assert ran_stages(out)[0] == "ppo"
+    out = dvc(repo, "exp", "run", "-S", "curves.ppo_kl_coef=[0.05,0.5]", "-n", "kl05").stdout
+    assert ran_stages(out)[:2] == ["ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
     params_diff = dvc(repo, "params", "diff").stdout
-    assert "ppo.kl_coef" in params_diff and "0.5" in params_diff
+    assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
     metrics_diff = dvc(repo, "metrics", "diff", "--json").stdout
     changed = json.loads(metrics_diff)["results/metrics.json"]
-    assert any(k.startswith("policies.ppo.") for k in changed)
+    assert any(k.startswith("policies.ppo_kl0p5.") for k in changed)
     show = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
     assert "kl05" in names
-    assert "ppo.kl_coef" in dvc(repo, "exp", "diff").stdout
+    assert "curves.ppo_kl_coef" in dvc(repo, "exp", "diff").stdout
 
 
 def test_queued_experiments_in_parallel_and_compare(repo):
@@ -100,7 +145,7 @@ def test_queued_experiments_in_parallel_and_compare(repo):
 
     from tests.dvc_repo import sh
 
-    dvc(repo, "exp", "run", "--queue", "-S", "ppo.kl_coef=0.1,0.2")
+    dvc(repo, "exp", "run", "--queue", "-S", "ppo.lr=0.001,0.002")
     dvc(repo, "queue", "start", "-j", "2")
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
@@ -111,7 +156,8 @@ def test_queued_experiments_in_parallel_and_compare(repo):
     assert status.count("Success") >= 2, status
     sh(repo, sys.executable, "-m", "reports.compare", "--out-dir", "cmp")
     table = (repo / "cmp" / "compare.md").read_text()
-    assert "0.1" in table and "0.2" in table and "ppo.kl_coef" in table
+    assert "0.001" in table and "0.002" in table and "ppo.lr" in table
+
 
 def test_ppo_under_accelerate_launch_with_two_processes(repo):
     """Two CPU processes (gloo): prompts sharded, stats averaged, outputs written once."""
@@ -119,17 +165,33 @@ def test_ppo_under_accelerate_launch_with_two_processes(repo):
 
     from tests.dvc_repo import BIN, sh
 
-    single = json.loads((repo / "results/ppo/metrics.json").read_text())
-    single_evals = pd.read_csv(repo / "results/ppo/eval.csv")
+    single = json.loads((repo / CURVE / "metrics.json").read_text())
+    single_evals = pd.read_csv(repo / CURVE / "eval.csv")
 
-    sh(repo, str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-       "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "stages.ppo")
-    multi = json.loads((repo / "results/ppo/metrics.json").read_text())
+    sh(
+        repo,
+        str(BIN / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "stages.ppo",
+        "--kl-coef",
+        "0.05",
+    )
+    multi = json.loads((repo / CURVE / "metrics.json").read_text())
     assert (single["processes"], multi["processes"]) == (1, 2)
-    assert multi["updates"] == single["updates"]
-    # the update-0 evaluation runs before any training on the main process: identical by construction
-    assert multi["initial_eval_gold"] == single["initial_eval_gold"]
+    assert multi["updates"] == single["updates"] and multi["episodes"] == single["episodes"]
     assert all(isinstance(multi[k], float) for k in ("final_kl", "final_scores"))
-    assert (repo / "models/ppo/model.safetensors").exists()
-    multi_evals = pd.read_csv(repo / "results/ppo/eval.csv")
+    assert (repo / "models/ppo/kl0.05/model.safetensors").exists()
+    multi_evals = pd.read_csv(repo / CURVE / "eval.csv")
     assert multi_evals["update"].tolist() == single_evals["update"].tolist()  # one row per eval point, written once
+    # the update-0 evaluation runs before any training on the main process: identical by construction
+    assert multi_evals["gold_reward"].iloc[0] == single_evals["gold_reward"].iloc[0]

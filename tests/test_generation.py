@@ -10,7 +10,9 @@ from pipeline.models import load_policy, load_tokenizer
 
 
 def test_sample_next_draws_from_the_softmax_at_the_temperature():
-    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")], [0.0, 0.0, 0.0, 0.0, 0.0], [float("-inf"), 5.0, float("-inf"), 0.0, 1.0]])
+    logits = torch.tensor(
+        [[2.0, 1.0, 0.0, -1.0, float("-inf")], [0.0, 0.0, 0.0, 0.0, 0.0], [float("-inf"), 5.0, float("-inf"), 0.0, 1.0]]
+    )
     n = 40_000
     torch.manual_seed(0)
     for temperature in (1.0, 2.0):
@@ -29,8 +31,15 @@ def test_decode_loop_matches_transformers_greedy(tiny_model_dir, monkeypatch):
     q, mask = left_pad([[5, 6, 7, 8, 9], [10, 11], [12]], tok.pad_token_id)
     monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: logits.argmax(-1))
     ours = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False)
-    ref = model.generate(input_ids=q, attention_mask=mask, do_sample=False, max_new_tokens=7, min_new_tokens=7,
-                         pad_token_id=tok.pad_token_id, eos_token_id=None)[:, q.shape[1]:]
+    ref = model.generate(
+        input_ids=q,
+        attention_mask=mask,
+        do_sample=False,
+        max_new_tokens=7,
+        min_new_tokens=7,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=None,
+    )[:, q.shape[1] :]
     assert torch.equal(ours, ref)
 
 
@@ -45,6 +54,35 @@ def test_sampled_responses_are_cut_after_the_first_eos(tiny_model_dir, monkeypat
     assert batch.response_ids.tolist() == [[5, eos, pad, pad, pad, pad], [6, 7, 9, eos, pad, pad]]
     assert batch.response_mask.tolist() == [[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]]
     assert batch.ended_with_eos.tolist() == [True, True]
+
+
+def test_an_eos_in_the_last_slot_ends_the_response(tiny_model_dir, monkeypatch):
+    """The first EOS at the last position is still an EOS ending (it was reported as a length cut-off)."""
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    script = iter([[5, 6], [7, 8], [eos, 9]])  # row 0: EOS in slot 3 of 3; row 1: no EOS
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    q, mask = left_pad([[5, 6], [7]], pad)
+    batch = sample(model, q, mask, 3, 1.0, eos, pad, stop_at_eos=True)
+    assert batch.response_mask.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert batch.ended_with_eos.tolist() == [True, False]
+    assert batch.index(torch.tensor([0])).ended_with_eos.tolist() == [True]
+    records = generation._records(
+        [({"prompt_id": 0, "prompt": "a"}, 0), ({"prompt_id": 1, "prompt": "b"}, 0)], batch, None, None, tok, "base"
+    )
+    assert [r["ended_with_eos"] for r in records] == [True, False]
+    assert records[0]["response_ids"] == [5, 7, eos] and records[0]["n_tokens"] == 3
+
+
+def test_fixed_length_responses_never_end_with_eos(tiny_model_dir, monkeypatch):
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    script = iter([[5], [eos]])
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    q, mask = left_pad([[5, 6]], pad)
+    assert sample(model, q, mask, 2, 1.0, eos, pad, stop_at_eos=False).ended_with_eos.tolist() == [False]
 
 
 def test_truncate_after_eos_and_left_pad_by_hand():
@@ -70,3 +108,25 @@ def test_generate_samples_is_seeded_and_its_logprobs_match_a_full_forward(tiny_m
         expected = logp[-n:].gather(-1, ids[0, -n:, None]).sum().item()
         assert r["logprob"] == pytest.approx(expected, abs=1e-3) and r["ref_logprob"] == r["logprob"]
     assert np.isfinite([r["logprob"] for r in first]).all()
+
+
+def test_fit_prompt_ids_keeps_the_end_of_long_prompts():
+    prompts = [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10]]
+    assert generation.fit_prompt_ids(prompts, positions=10, new_tokens=4) == [[3, 4, 5, 6, 7, 8], [9, 10]]
+    assert generation.fit_prompt_ids(prompts, positions=None, new_tokens=4) == prompts
+    with pytest.raises(
+        generation.ConfigError, match="ppo.response_length: 10 new tokens leave no room for a prompt in the model's 10 positions"
+    ):
+        generation.fit_prompt_ids(prompts, positions=10, new_tokens=10, key="ppo.response_length")
+
+
+def test_prompts_longer_than_the_context_are_cut_not_crashed(tiny_model_dir):
+    """A 64-position model and a prompt of well over 64 tokens: it used to end in an IndexError in the position embeddings."""
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    long_prompt = " ".join(["the cat sat on the mat"] * 30)
+    assert len(tok(long_prompt)["input_ids"]) > model.config.n_positions
+    prompts = [{"prompt_id": 0, "prompt": long_prompt}, {"prompt_id": 1, "prompt": "a dog"}]
+    records = generate_samples(model, tok, prompts, 2, 6, 1.0, 4, 0, torch.device("cpu"), "base", stop_at_eos=False)
+    assert len(records) == 4 and all(r["n_tokens"] == 6 and np.isfinite(r["logprob"]) for r in records)
+    assert records[0]["prompt"] == long_prompt  # the record keeps the prompt text; only the model's input is cut

@@ -37,7 +37,7 @@ def test_self_bleu_identical_disjoint_and_degenerate_sets():
 
 
 def naive_self_bleu(texts):
-    return np.mean([sacrebleu.sentence_bleu(t, texts[:i] + texts[i + 1:]).score / 100 for i, t in enumerate(texts)])
+    return np.mean([sacrebleu.sentence_bleu(t, texts[:i] + texts[i + 1 :]).score / 100 for i, t in enumerate(texts)])
 
 
 def test_self_bleu_matches_sacrebleu_sentence_bleu():
@@ -61,5 +61,5 @@ def test_multiset_scores_equal_materialised_multisets():
         assert index.ead(mult, vocab_size=8) == pytest.approx(ead(copies, 8, 2))
         present = [t for t, m in zip(texts, mult, strict=True) if m]
         if len(present) >= 2:  # copies are not references of themselves: score each text against the other texts
-            scores = [sacrebleu.sentence_bleu(t, present[:i] + present[i + 1:]).score / 100 for i, t in enumerate(present)]
+            scores = [sacrebleu.sentence_bleu(t, present[:i] + present[i + 1 :]).score / 100 for i, t in enumerate(present)]
             assert bleu.score(mult) == pytest.approx(np.average(scores, weights=mult[mult > 0]))

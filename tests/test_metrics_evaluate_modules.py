@@ -24,10 +24,15 @@ def offline_evaluate(monkeypatch, tmp_path):
 def test_diversity_module_matches_functions(offline_evaluate, tmp_path):
     diversity = offline_evaluate.load(str(MODULES / "diversity"), cache_dir=str(tmp_path), keep_in_memory=True)
     whole = diversity.compute(predictions=TEXTS, token_ids=IDS, vocab_size=20)
-    assert whole == pytest.approx({
-        "distinct_1": distinct_n(IDS, 1), "distinct_2": distinct_n(IDS, 2), "distinct_3": distinct_n(IDS, 3),
-        "ead": ead(IDS, 20), "self_bleu": self_bleu(TEXTS),
-    })
+    assert whole == pytest.approx(
+        {
+            "distinct_1": distinct_n(IDS, 1),
+            "distinct_2": distinct_n(IDS, 2),
+            "distinct_3": distinct_n(IDS, 3),
+            "ead": ead(IDS, 20),
+            "self_bleu": self_bleu(TEXTS),
+        }
+    )
     grouped = diversity.compute(predictions=TEXTS, groups=[0, 0, 1, 1])
     words = [t.split() for t in TEXTS]
     assert grouped["distinct_2"] == pytest.approx((distinct_n(words[:2], 2) + distinct_n(words[2:], 2)) / 2)

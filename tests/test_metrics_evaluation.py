@@ -6,13 +6,26 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from metrics import best_of_n, best_of_n_kl, compute_metric, delta_vs_base, evaluate_policy, metric_info, select_best_of_n
+from metrics import best_of_n, best_of_n_kl, best_of_n_weights, compute_metric, delta_vs_base, evaluate_policy, metric_info
 
 
 def sample(prompt_id, sample_idx, text, ids, gold=0.0, proxy=0.0, logprob=-1.0, ref_logprob=-1.0, eos=True):
-    return {"prompt_id": prompt_id, "prompt": f"p{prompt_id}", "policy": "ppo", "sample_idx": sample_idx, "response": text,
-            "response_ids": ids, "n_tokens": len(ids), "ended_with_eos": eos, "logprob": logprob, "ref_logprob": ref_logprob,
-            "gold_reward": gold, "proxy_reward": proxy, "proxy_reward_norm": proxy / 2}
+    return {
+        "prompt_id": prompt_id,
+        "prompt": f"p{prompt_id}",
+        "policy": "ppo",
+        "sample_idx": sample_idx,
+        "response": text,
+        "response_ids": ids,
+        "n_tokens": len(ids),
+        "ended_with_eos": eos,
+        "logprob": logprob,
+        "ref_logprob": ref_logprob,
+        "gold_reward": gold,
+        "gold_reward_norm": gold * 2,
+        "proxy_reward": proxy,
+        "proxy_reward_norm": proxy / 2,
+    }
 
 
 POLICY = [
@@ -21,24 +34,40 @@ POLICY = [
     sample(1, 0, "d e", [4, 5], gold=0.5, proxy=0.1, logprob=-1.0, ref_logprob=-3.0),
     sample(1, 1, "d e", [4, 5], gold=0.5, proxy=0.3, logprob=-1.5, ref_logprob=-1.0),
 ]
-BASE = [sample(0, 0, "x", [9], gold=0.0), sample(0, 1, "y", [8], gold=0.0), sample(1, 0, "z", [7], gold=1.0), sample(1, 1, "w", [6], gold=0.2)]
+BASE = [
+    sample(0, 0, "x", [9], gold=0.0),
+    sample(0, 1, "y", [8], gold=0.0),
+    sample(1, 0, "z", [7], gold=1.0),
+    sample(1, 1, "w", [6], gold=0.2),
+]
 
 
 def test_evaluate_policy_hand_computed():
     out = evaluate_policy(POLICY, BASE, vocab_size=10, n_boot=200)
     assert set(out) == set(metric_info())
     expect = {
-        "gold_reward": 0.5, "proxy_reward": 0.4, "proxy_gold_gap": 0.2 - 0.5, "length": 11 / 4, "eos_rate": 0.75,
-        "kl": (1.0 + 0.0 + 2.0 - 0.5) / 4, "kl_k3": np.mean([math.exp(r) - 1 - r for r in (-1.0, 0.0, -2.0, 0.5)]),
+        "gold_reward": 0.5,
+        "proxy_reward": 0.4,
+        "proxy_gold_gap": 0.2 - 1.0,
+        "gold_reward_norm": 1.0,
+        "length": 11 / 4,
+        "eos_rate": 0.75,
+        "kl": (1.0 + 0.0 + 2.0 - 0.5) / 4,
         "win_rate_vs_base": (1 + 0.5 + 0 + 1) / 4,  # a tie on prompt 0, sample 1
         "repetition": (0 + 1 / 3 + 0 + 0) / 4,
         "perplexity": math.exp(10.0 / 11.0),
-        "distinct_1_per_input": (3 / 7 + 2 / 4) / 2, "distinct_2_per_input": (3 / 5 + 1 / 2) / 2,
-        "distinct_1_across_input": 1.0, "distinct_3_across_input": 1.0,
+        "distinct_1_per_input": (3 / 7 + 2 / 4) / 2,
+        "distinct_2_per_input": (3 / 5 + 1 / 2) / 2,
+        "distinct_1_across_input": 1.0,
+        "distinct_3_across_input": 1.0,
         "ead_per_input": (3 / (10 * (1 - 0.9**7)) + 2 / (10 * (1 - 0.9**4))) / 2,
         "ead_across_input": 5 / (10 * (1 - 0.9**5)),
-        "self_bleu_per_input": (sacrebleu.sentence_bleu("a b c", ["a b a b"]).score / 100
-                                + sacrebleu.sentence_bleu("a b a b", ["a b c"]).score / 100 + 2.0) / 4,
+        "self_bleu_per_input": (
+            sacrebleu.sentence_bleu("a b c", ["a b a b"]).score / 100
+            + sacrebleu.sentence_bleu("a b a b", ["a b c"]).score / 100
+            + 2.0
+        )
+        / 4,
         "self_bleu_across_input": 0.0,
     }
     for name, value in expect.items():
@@ -74,17 +103,30 @@ def test_across_input_interval_needs_several_samples_per_prompt():
     assert ci["ci_low"] < ci["mean"] < ci["ci_high"]
 
 
-def test_select_best_of_n_breaks_ties_by_lowest_index():
-    samples = [sample(0, i, "", [], gold=float(i), proxy=p) for i, p in enumerate([0.3, 0.9, 0.9, 0.1])]
-    samples += [sample(1, i, "", [], gold=10.0 + i, proxy=p) for i, p in enumerate([0.5, 0.1, 0.2, 0.8])]
-    picked = {n: [r["sample_idx"] for r in select_best_of_n(samples[::-1], n)] for n in (1, 2, 3, 4)}
-    assert picked == {1: [0, 0], 2: [1, 0], 3: [1, 0], 4: [1, 3]}
+def test_best_of_n_equals_the_mean_over_every_subset():
+    import itertools
+
+    rng = np.random.default_rng(3)
+    samples = [
+        sample(p, i, "", [], gold=float(rng.normal()), proxy=float(rng.integers(0, 4))) for p in range(3) for i in range(6)
+    ]
+    for n in (1, 2, 3, 6):
+        brute = []
+        for p in range(3):
+            group = [r for r in samples if r["prompt_id"] == p]
+            # argmax of proxy with ties to the lowest sample_idx, as a practitioner's best-of-n picks
+            bests = [
+                max(sub, key=lambda r: (r["proxy_reward"], -r["sample_idx"]))["gold_reward"]
+                for sub in itertools.combinations(group, n)
+            ]
+            brute.append(np.mean(bests))
+        got = best_of_n(samples[::-1], [n], n_boot=20)[n]["gold_reward"]["mean"]
+        assert got == pytest.approx(np.mean(brute)), n
+    assert best_of_n_weights(6, 2).sum() == pytest.approx(1.0)
     out = best_of_n(samples, [1, 4], n_boot=50)
-    assert out[4]["gold_reward"]["mean"] == pytest.approx((1.0 + 13.0) / 2)
-    assert out[4]["proxy_reward"]["mean"] == pytest.approx(0.85)
     assert out[1]["kl"] == 0.0 and out[4]["sqrt_kl"] == pytest.approx(math.sqrt(math.log(4) - 0.75))
-    with pytest.raises(ValueError, match="best-of-5"):
-        select_best_of_n(samples, 5)
+    with pytest.raises(ValueError, match="best-of-7"):
+        best_of_n(samples, [7], n_boot=10)
 
 
 def exact_best_of_n_kl(p, n):

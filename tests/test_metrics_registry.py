@@ -17,9 +17,18 @@ def scratch_metric():
 
 def test_builtin_directions():
     info = metric_info()
-    lower = {"kl", "kl_k3", "proxy_gold_gap", "perplexity", "repetition", "length", "self_bleu_per_input", "self_bleu_across_input"}
-    higher = {"gold_reward", "proxy_reward", "proxy_reward_norm", "win_rate_vs_base", "eos_rate", "distinct_1_per_input",
-              "distinct_2_across_input", "ead_per_input", "ead_across_input"}
+    lower = {"kl", "proxy_gold_gap", "perplexity", "repetition", "length", "self_bleu_per_input", "self_bleu_across_input"}
+    higher = {
+        "gold_reward",
+        "proxy_reward",
+        "proxy_reward_norm",
+        "win_rate_vs_base",
+        "eos_rate",
+        "distinct_1_per_input",
+        "distinct_2_across_input",
+        "ead_per_input",
+        "ead_across_input",
+    }
     assert all(info[name]["higher_is_better"] is False for name in lower)
     assert all(info[name]["higher_is_better"] is True for name in higher)
     assert all(set(v) == {"higher_is_better", "description"} and v["description"] for v in info.values())
@@ -57,8 +66,19 @@ def test_registered_metric_reaches_evaluate_policy(scratch_metric):
     register("test_first_token", lambda r: float(r["response_ids"][0]))
     scratch_metric.append("test_first_token")
     samples = [
-        {"prompt_id": 0, "sample_idx": s, "response": "a b", "response_ids": [s + 1, 2], "n_tokens": 2, "ended_with_eos": True,
-         "logprob": -1.0, "ref_logprob": -1.5, "gold_reward": 0.0, "proxy_reward": 0.0, "proxy_reward_norm": 0.0}
+        {
+            "prompt_id": 0,
+            "sample_idx": s,
+            "response": "a b",
+            "response_ids": [s + 1, 2],
+            "n_tokens": 2,
+            "ended_with_eos": True,
+            "logprob": -1.0,
+            "ref_logprob": -1.5,
+            "gold_reward": 0.0,
+            "proxy_reward": 0.0,
+            "proxy_reward_norm": 0.0,
+        }
         for s in range(2)
     ]
     out = evaluate_policy(samples, None, vocab_size=10, n_boot=20)

@@ -36,7 +36,13 @@ def test_calibration_bins_by_hand():
     bins = calibration_bins(margins, correct, n_bins=2)
     assert bins == [
         {"bin_low": 0.5, "bin_high": 0.75, "predicted": 0.5, "observed": 0.5, "count": 2},
-        {"bin_low": 0.75, "bin_high": 1.0, "predicted": pytest.approx(sigmoid(2.0)), "observed": pytest.approx(2 / 3), "count": 3},
+        {
+            "bin_low": 0.75,
+            "bin_high": 1.0,
+            "predicted": pytest.approx(sigmoid(2.0)),
+            "observed": pytest.approx(2 / 3),
+            "count": 3,
+        },
     ]
     assert expected_calibration_error(margins, correct, n_bins=2) == pytest.approx(3 / 5 * abs(2 / 3 - sigmoid(2.0)))
 
@@ -65,7 +71,11 @@ def test_correlations_and_constant_output_without_warnings():
 
 def test_reward_model_metrics_bundle():
     metrics, calibration = reward_model_metrics(
-        [2.0, 1.0, 0.5], [0.0, 1.5, 0.5], gold_chosen=[1.0, 1.0, 0.2], gold_rejected=[0.0, 0.0, 0.1], n_bins=5,
+        [2.0, 1.0, 0.5],
+        [0.0, 1.5, 0.5],
+        gold_chosen=[1.0, 1.0, 0.2],
+        gold_rejected=[0.0, 0.0, 0.1],
+        n_bins=5,
     )
     assert metrics["accuracy"] == pytest.approx(1.5 / 3)
     assert metrics["accuracy_gold"] == pytest.approx(1.5 / 3)

@@ -1,8 +1,23 @@
+import copy
+import json
+import shutil
+
 import pytest
 import torch
 
 from pipeline.config import ConfigError, PolicyConfig
-from pipeline.models import check_model_dir, fetch_pretrained, load_policy, load_tokenizer, resolve_device, save_model
+from pipeline.models import (
+    check_compatible_policy,
+    check_model_dir,
+    check_same_vocabulary,
+    fetch_pretrained,
+    load_policy,
+    load_tokenizer,
+    model_positions,
+    resolve_device,
+    save_model,
+    train_tokenizer,
+)
 from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain, training_args
 from tests.conftest import TINY_TEXTS
 
@@ -94,3 +109,34 @@ def test_cuda_turns_off_cudnn_attention(monkeypatch):
     assert resolve_device("cpu").type == "cpu" and calls == [False]
     monkeypatch.setenv("RLHF_BENCH_CUDNN_SDP", "1")
     assert resolve_device("cuda").type == "cuda" and calls == [False]
+
+
+def test_model_folder_checks_pass_a_good_folder_and_read_its_positions(tiny_model_dir, tiny_tokenizer):
+    assert check_model_dir(tiny_model_dir, "tiny", tokenizer=True) == tiny_model_dir
+    assert model_positions(tiny_model_dir, "tiny") == 64
+    check_compatible_policy(
+        tiny_model_dir, "tiny", load_tokenizer(tiny_model_dir), len(tiny_tokenizer), 6, "generate.max_new_tokens"
+    )
+
+
+def test_sharded_safetensors_are_checked_shard_by_shard(tiny_model_dir, tmp_path):
+    folder = tmp_path / "sharded"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "model.safetensors").rename(folder / "model-00001-of-00001.safetensors")
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "model-00001-of-00001.safetensors"}}))
+    assert check_model_dir(folder, "sharded") == folder
+    shard = folder / "model-00001-of-00001.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ConfigError, match="model-00001-of-00001.safetensors is not a readable safetensors file \\(truncated"):
+        check_model_dir(folder, "sharded")
+    shard.unlink()
+    with pytest.raises(ConfigError, match="lists missing shard files"):
+        check_model_dir(folder, "sharded")
+
+
+def test_vocabularies_must_match_token_for_token(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    check_same_vocabulary(tok, copy.deepcopy(tok), "mine", "the base policy")
+    other = train_tokenizer(["completely different words here"] * 10, vocab_size=len(tok))
+    with pytest.raises(ConfigError, match="mine: its tokenizer differs from the base policy's"):
+        check_same_vocabulary(other, tok, "mine", "the base policy")

@@ -7,8 +7,8 @@ from accelerate import Accelerator
 from pipeline.config import PPOConfig
 from pipeline.errors import NumericalError
 from pipeline.models import load_policy, load_tokenizer
-from pipeline.ppo_checkpoint import load_checkpoint, save_checkpoint
-from pipeline.ppo_trainer import PPOTrainer, prompt_batch
+from pipeline.ppo_checkpoint import CheckpointCallback, load_checkpoint
+from pipeline.ppo_trainer import Callback, PPOTrainer, prompt_batch
 from pipeline.reward import new_reward_model
 
 PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
@@ -22,8 +22,19 @@ def make_trainer(model_dir, **overrides):
         rm.score.weight.normal_(0, 1.0)  # a planted, learnable reward: a fixed direction in hidden space, summed over tokens
     value = new_reward_model(model_dir, tok.pad_token_id, "sum")
     value.load_state_dict(rm.state_dict())
-    cfg = PPOConfig(**({"total_updates": 20, "batch_size": 8, "ppo_epochs": 2, "lr": 3e-3, "kl_coef": 0.01, "response_length": 6} | overrides))
-    trainer = PPOTrainer(cfg, Accelerator(cpu=True), load_policy(model_dir), load_policy(model_dir), value, rm, tok, {"mean": 0.0, "std": 1.0}, seed=0)
+    cfg = PPOConfig(**({"total_updates": 20, "batch_size": 8, "ppo_epochs": 2, "lr": 3e-3, "response_length": 6} | overrides))
+    trainer = PPOTrainer(
+        cfg,
+        Accelerator(cpu=True),
+        load_policy(model_dir),
+        load_policy(model_dir),
+        value,
+        rm,
+        tok,
+        {"mean": 0.0, "std": 1.0},
+        seed=0,
+        kl_coef=0.01,
+    )
     queries = tok(PROMPTS, add_special_tokens=False)["input_ids"]
     return trainer, queries
 
@@ -59,7 +70,16 @@ def test_tiny_run_raises_the_proxy_reward(tiny_model_dir, stop_at_eos):
     after = mean_score()
     assert after > before + 1.0, (before, after)
     assert hist[-1]["objective/kl"] > 0
-    for key in ("objective/entropy", "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg", "val/ratio", "eps", "lr"):
+    for key in (
+        "objective/entropy",
+        "policy/approxkl_avg",
+        "policy/clipfrac_avg",
+        "loss/policy_avg",
+        "loss/value_avg",
+        "val/ratio",
+        "eps",
+        "lr",
+    ):
         assert key in hist[-1]
 
 
@@ -71,18 +91,33 @@ def test_same_seed_same_curve(tiny_model_dir):
     assert curves[0] == curves[1]
 
 
-def test_resume_matches_uninterrupted(tiny_model_dir, tmp_path):
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(Callback):
+    def __init__(self, update: int):
+        self.update = update
+
+    def on_update_end(self, trainer, update: int) -> None:
+        if update == self.update:
+            raise Interrupt
+
+
+def test_train_resumes_exactly_from_a_checkpoint(tiny_model_dir, tmp_path):
+    """train() interrupted after the checkpoint at update 2, restored and continued == train() uninterrupted."""
     trainer, queries = make_trainer(tiny_model_dir, total_updates=4)
-    straight = run(trainer, queries, 0, 4)
+    straight = trainer.train(queries, progress=False)
+    assert [h["update"] for h in straight] == [0, 1, 2, 3, 4]
     first, queries = make_trainer(tiny_model_dir, total_updates=4)
-    first.state.history = run(first, queries, 0, 2)
-    save_checkpoint(first, tmp_path / "ckpt", "fp")
+    with pytest.raises(Interrupt):
+        first.train(queries, callbacks=[CheckpointCallback(tmp_path / "ckpt", "fp", every=2), InterruptAt(3)], progress=False)
     resumed, queries = make_trainer(tiny_model_dir, total_updates=4)
     assert load_checkpoint(resumed, tmp_path / "ckpt", "fp")
     assert resumed.state.update == 2
-    rest = run(resumed, queries, 2, 4)
+    rest = resumed.train(queries, progress=False)
     key = lambda h: (h["loss/policy_avg"], h["objective/kl"], h["objective/scores"])  # noqa: E731
-    assert [key(h) for h in straight[2:]] == [key(h) for h in rest]
+    assert [key(h) for h in straight[1:]] == [key(h) for h in rest[1:]]
     assert not load_checkpoint(make_trainer(tiny_model_dir)[0], tmp_path / "ckpt", "other-run")
     assert not (tmp_path / "ckpt").exists()
 

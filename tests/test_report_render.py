@@ -1,4 +1,7 @@
-"""REPORT.md rendered from the fixture results folder: structure, figures, numbers, escaping, robustness."""
+"""REPORT.md rendered from the fixture results (3 PPO curves with planted peaks, best-of-n to 64, a hostile extra policy).
+
+tests/fixtures/make_results.py writes the fixture and documents what is planted.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +10,35 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from reports import provenance
+from reports import figures
 from reports.render import render_report
 from reports.sections import FIGURE_FILES, SECTION_TITLES
-from reports.tables import fmt, summary_rows
+from reports.tables import fmt, fmt_ci
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
-PARAMS_YAML = """\
-seed: 7
-device: auto
-ppo:
-  kl_coef: 0.05  # a comment that must survive
-  note: "```not a fence end```"
-"""
-DVC_LOCK = """\
-schema: '2.0'
-stages:
-  prepare:
-    cmd: python -m stages.prepare
-    deps:
-    - path: stages/prepare.py
-      hash: md5
-      md5: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
-      size: 1234
-    params:
-      params.yaml:
-        data.source: fortunes
-    outs:
-    - path: data/prompts
-      hash: md5
-      md5: ffeeddccbbaa99887766554433221100.dir
-      size: 5678
-      nfiles: 2
-  evaluate:
-    cmd: python -m stages.evaluate
-    deps:
-    - path: outputs
-      hash: md5
-      md5: 11112222333344445555666677778888.dir
-    outs:
-    - path: results/metrics.json
-      hash: md5
-      md5: 99990000aaaabbbbccccddddeeeeffff
-      size: 4321
-"""
-NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]\d+)?")
+HOSTILE_POLICY = "evil|<img src=x onerror=alert(1)>"
+CURVE_LABELS = ["PPO (β=0.01)", "PPO (β=0.03)", "PPO (β=0.1)"]
 
 
 def _render(tmp: Path, results: Path = FIXTURE, **kwargs) -> tuple[Path, str]:
-    (tmp / "params.yaml").write_text(PARAMS_YAML)
-    (tmp / "dvc.lock").write_text(DVC_LOCK)
     report = render_report(
-        results, tmp / "REPORT.md", tmp / "reports" / "figures", tmp / "params.yaml", tmp / "dvc.lock", repo_dir=tmp, **kwargs
+        results,
+        tmp / "REPORT.md",
+        tmp / "reports" / "figures",
+        appendix_path=tmp / "reports" / "appendix.md",
+        plots_dir=tmp / "reports" / "plots",
+        repo_dir=tmp,
+        **kwargs,
     )
     return report, report.read_text()
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    return _render(tmp_path_factory.mktemp("report"))
+    return _render(tmp_path_factory.mktemp("report"), dpi=40)
 
 
 def _section(text: str, title: str) -> str:
@@ -78,11 +49,11 @@ def _section(text: str, title: str) -> str:
 
 def _table(block: str) -> list[list[str]]:
     """The rows (header first, separator dropped) of the first Markdown table in `block`."""
-    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in _first_table_lines(block)]
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in _table_lines(block)]
     return [r for r in rows if not set("".join(r)) <= set("-:")]
 
 
-def _first_table_lines(block: str) -> list[str]:
+def _table_lines(block: str) -> list[str]:
     out: list[str] = []
     for ln in block.splitlines():
         if ln.startswith("|"):
@@ -92,145 +63,234 @@ def _first_table_lines(block: str) -> list[str]:
     return out
 
 
-def _numbers(cell: str) -> list[float]:
-    return [float(x) for x in NUMBER.findall(cell.replace("**", ""))]
+def _metrics() -> dict:
+    return json.loads((FIXTURE / "metrics.json").read_text())
 
 
-# ---------------------------------------------------------------- golden structure
-def test_every_section_heading_is_present(rendered: tuple[Path, str]) -> None:
-    _, text = rendered
-    assert text.startswith("# rlhf-bench report")
-    headings = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert headings == list(SECTION_TITLES.values())
-    assert "Not available" not in text.split("### dvc.lock")[0]
+# ---------------------------------------------------------------- structure
+def test_sections_in_reading_order_and_under_200_lines(rendered: tuple[Path, str]) -> None:
+    report, text = rendered
+    assert text.startswith("# rlhf-bench report\n")
+    assert re.findall(r"^## (.+)$", text, flags=re.M) == list(SECTION_TITLES.values())
+    assert list(SECTION_TITLES)[:2] == ["summary", "finding"]
+    assert len(text.splitlines()) < 200
+    assert "Not available" not in text
+    appendix = report.parent / "reports" / "appendix.md"
+    assert "](reports/appendix.md)" in text and appendix.is_file()
+    # the long per-point tables live in the appendix, not in the report
+    assert "update 40 |" not in text and all(f"## {c}: held-out evaluation points" in appendix.read_text() for c in CURVE_LABELS)
 
 
-def test_every_figure_exists_and_is_referenced_relatively(rendered: tuple[Path, str]) -> None:
+def test_every_figure_exists_and_is_linked_relatively(rendered: tuple[Path, str]) -> None:
     report, text = rendered
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(Path(link).name for link in links) == sorted(FIGURE_FILES.values())
     for link in links:
-        assert not Path(link).is_absolute() and link.startswith("reports/figures/")
-        target = report.parent / link
-        assert target.is_file() and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert link.startswith("reports/figures/")
+        assert (report.parent / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_summary_numbers_match_metrics_json(rendered: tuple[Path, str]) -> None:
+def test_summary_names_the_gold_and_shows_final_policies_with_cis(rendered: tuple[Path, str]) -> None:
     _, text = rendered
-    metrics = json.loads((FIXTURE / "metrics.json").read_text())
-    table = _table(_section(text, "Summary"))
-    header, body = table[0], table[1:]
-    expected_rows = summary_rows(metrics)
-    assert [r[0] for r in body] == [r.name for r in expected_rows]
-    assert "best-of-n (n=16)" in [r[0] for r in body] and "ppo_step20" in [r[0] for r in body]
-    columns = {
-        "gold reward": "gold_reward",
-        "proxy reward (base-normalised)": "proxy_reward_norm",
-        "KL (nats)": "kl",
-        "win-rate vs base": "win_rate_vs_base",
-        "distinct-2 (across-input)": "distinct_2_across_input",
-        "self-BLEU (across-input)": "self_bleu_across_input",
-        "length (tokens)": "length",
-    }
-    assert header[1:] == list(columns)
-    base = expected_rows[0].metrics
-    for row, expected in zip(body, expected_rows, strict=True):
-        for cell, key in zip(row[1:], columns.values(), strict=True):
-            stats = expected.metrics.get(key)
-            if not isinstance(stats, dict) or stats.get("mean") is None:
-                assert cell == "n/a", (row[0], key, cell)
-                continue
-            want = [stats["mean"]] + ([stats["ci_low"], stats["ci_high"]] if stats.get("ci_low") is not None else [])
-            if row[0] != "base" and base[key]["mean"] is not None:
-                want.append(stats["mean"] - base[key]["mean"])
-            got = _numbers(cell)
-            assert len(got) == len(want), (row[0], key, cell)
-            for g, w in zip(got, want, strict=True):
-                assert g == pytest.approx(w, rel=5e-3, abs=1e-9), (row[0], key, cell)
-                assert fmt(w).lstrip("+-") in cell
+    summary = _section(text, SECTION_TITLES["summary"])
+    assert "`fluent_sentiment`" in summary and "proxy" in summary
+    rows = _table(summary)
+    labels = [r[0] for r in rows[1:]]
+    assert labels == [
+        "base policy",
+        *CURVE_LABELS,
+        "evil&#124;&lt;img src=x onerror=alert(1)&gt;",
+        "best-of-n (n=1)",
+        "best-of-n (n=4)",
+        "best-of-n (n=16)",
+        "best-of-n (n=64)",
+    ]
+    assert rows[0][1:] == [
+        "gold reward",
+        "proxy reward (base std. units)",
+        "KL to base (nats)",
+        "win-rate vs base (gold)",
+        "distinct-2 across inputs",
+    ]
+    metrics = _metrics()
+    body = {r[0]: r for r in rows[1:]}
+    assert body["PPO (β=0.03)"][1] == fmt_ci(metrics["policies"]["ppo_kl0p03"]["gold_reward"])
+    assert body["best-of-n (n=16)"][1] == fmt_ci(metrics["best_of_n"]["16"]["gold_reward"])
+    assert "`policy:" not in text and "ppo_kl0p" not in text
 
 
-def test_best_value_per_column_is_bold(rendered: tuple[Path, str]) -> None:
+def test_best_is_bold_only_where_direction_means_better(rendered: tuple[Path, str]) -> None:
     _, text = rendered
-    body = {r[0]: r for r in _table(_section(text, "Summary"))[1:]}
-    bold = lambda row, col: body[row][col].startswith("**")  # noqa: E731
-    assert bold("ppo", 1) and not bold("base", 1)  # gold reward: higher is better
-    assert bold("base", 3) and bold("best-of-n (n=1)", 3) and not bold("ppo", 3)  # KL: lower is better, ties all bold
-    assert bold("base", 6) and not bold("ppo", 6)  # self-BLEU: lower is better
-    assert not any(bold(r, 7) for r in body)  # length: direction unknown, nothing bold
+    rows = _table(_section(text, SECTION_TITLES["summary"]))[1:]
+    bold = {(r[0], col) for r in rows for col, cell in enumerate(r) if cell.startswith("**")}
+    assert ("best-of-n (n=64)", 1) in bold  # gold: highest
+    assert not any(col in (2, 3) for _, col in bold)  # never the proxy, never KL (the hostile policy's KL is the lowest)
+    assert ("PPO (β=0.1)", 4) in bold and ("evil&#124;&lt;img src=x onerror=alert(1)&gt;", 5) in bold
 
 
-def test_reward_model_and_provenance_numbers(rendered: tuple[Path, str]) -> None:
+# ---------------------------------------------------------------- the finding
+def test_finding_states_the_planted_peak_of_each_curve(rendered: tuple[Path, str]) -> None:
     _, text = rendered
-    rm = _section(text, "Reward-model quality")
-    metrics = json.loads((FIXTURE / "metrics.json").read_text())
-    for key in ("accuracy", "accuracy_gold", "accuracy_ceiling", "ece", "gold_pearson", "gold_spearman"):
-        assert f"| {fmt(metrics['reward_model'][key])} |" in rm
-    prov = _section(text, "Provenance and audit")
+    finding = _section(text, SECTION_TITLES["finding"])
+    rows = {r[0]: r for r in _table(finding)[1:]}
+    assert list(rows) == CURVE_LABELS
+    evals = pd.read_csv(FIXTURE / "curves" / "ppo" / "kl0.01" / "eval.csv")
+    peak, last = evals.loc[evals["gold_reward"].idxmax()], evals.iloc[-1]
+    assert int(peak["update"]) == 40  # planted: gold = base + d (0.5 - 0.4 log d), d up to 3
+    ci = lambda r, c: {"mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]}  # noqa: E731
+    row = rows["PPO (β=0.01)"]
+    assert row[1] == f"{fmt_ci(ci(peak, 'kl'))} (update 40 of 100)"
+    assert row[2] == f"{fmt_ci(ci(peak, 'gold_reward'))} → {fmt_ci(ci(last, 'gold_reward'))}"
+    assert row[5] == f"{fmt_ci(ci(peak, 'distinct_2_across_input'))} → {fmt_ci(ci(last, 'distinct_2_across_input'))}"
+    verdicts = dict(re.findall(r"^- (PPO \(β=[\d.]+\)): (.+)$", finding, flags=re.M))
     assert (
-        "0a1b2c3d4e5f60718293a4b5c6d7e8f9" in prov
-        and "ffeeddccbbaa99887766554433221100.dir" in prov
-        and "99990000aaaabbbbccccddddeeeeffff" in prov
+        verdicts["PPO (β=0.01)"].startswith(f"gold peaks at KL {fmt(peak['kl'])} nats then falls")
+        and "over-optimisation" in verdicts["PPO (β=0.01)"]
     )
-    assert "a comment that must survive" in prov and "````yaml" in prov  # fence longer than the backtick run inside
-    assert "`2.13.0+cpu`" in prov and "0123456789abcdef0123456789abcdef01234567" in prov
-    assert "not available (no git" in prov
-    assert (
-        f"**{fmt(sum(metrics[s]['wall_s'] for s in ('prepare', 'base_policy', 'preferences', 'reward_model', 'ppo', 'generate', 'evaluate')))}**"
-        in prov
-    )
+    assert "no clear peak" in verdicts["PPO (β=0.03)"] and "over-optimisation." not in verdicts["PPO (β=0.03)"]
+    assert "no peak within this KL budget" in verdicts["PPO (β=0.1)"]
+    # the summary leads with it
+    assert "**Over-optimisation shows.** PPO (β=0.01): gold peaks at KL" in _section(text, SECTION_TITLES["summary"])
 
 
-def test_frontier_fit_table(rendered: tuple[Path, str]) -> None:
+def test_samples_at_peak_and_end_of_the_curve_with_the_largest_drop(rendered: tuple[Path, str]) -> None:
     _, text = rendered
-    rows = {(r[0], r[1]): r for r in _table(_section(text, "Reward–KL frontier"))[1:]}
-    assert set(rows) == {("best-of-n", "gold"), ("best-of-n", "proxy"), ("RL (`ppo`)", "gold"), ("RL (`ppo`)", "proxy")}
-    assert float(rows[("RL (`ppo`)", "gold")][3]) == pytest.approx(0.45, abs=2e-3)
-    assert float(rows[("RL (`ppo`)", "gold")][4]) == pytest.approx(0.2, abs=2e-3)
+    finding = _section(text, SECTION_TITLES["finding"])
+    block = finding[finding.index("### Samples at the peak and at the end: PPO (β=0.01)") :]
+    lines = _table_lines(block)
+    assert len(lines) == 2 + 4 and len({ln.count("|") for ln in lines}) == 1  # no pipe or newline broke a row
+    header = _table(block)[0]
+    assert header == ["prompt", "at the peak (update 40)", "at the end (update 100)"]
+    assert "a calm and pleasant answer" in lines[2] and "like like love" in lines[3]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; a &#124; b &#124;&#124; c &amp; d &gt; e<br>&#35; not a heading" in block
+
+
+# ---------------------------------------------------------------- frontier and fits
+def test_fits_table_says_which_fits_are_supported(rendered: tuple[Path, str]) -> None:
+    _, text = rendered
+    rows = {(r[0], r[1]): r for r in _table(_section(text, SECTION_TITLES["frontier"]))[1:]}
+    for label in CURVE_LABELS:
+        assert rows[(label, "gold")][-1].startswith("drawn")
+        assert float(rows[(label, "gold")][3]) == pytest.approx(0.5, abs=2e-3) and float(
+            rows[(label, "gold")][4]
+        ) == pytest.approx(0.4, abs=2e-3)
+        assert rows[(label, "proxy")][-1] == "not supported by these points (β ≤ 0: no peak)"
+    assert rows[("best-of-n", "gold")][-1].startswith("drawn") and rows[("best-of-n", "gold")][5] == "7"
+
+
+def _captured_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    captured: dict[str, object] = {}
+    real = figures.save_figure
+
+    def save(fig, path, dpi):
+        captured[Path(path).name] = fig
+        return real(fig, path, dpi)
+
+    monkeypatch.setattr(figures, "save_figure", save)
+    return captured
+
+
+def test_figures_use_human_labels_and_draw_only_supported_fits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = _captured_figures(monkeypatch)
+    _render(tmp_path, dpi=30)
+    frontier = captured[FIGURE_FILES["frontier"]]
+    legend = [t.get_text() for leg in frontier.legends for t in leg.get_texts()]
+    assert legend[:3] == CURVE_LABELS and "best-of-n (n=1…64)" in legend and "base policy" in legend
+    assert HOSTILE_POLICY in legend
+    assert not any("ppo_kl" in t or "policy:" in t or t == "base" for t in legend)
+    axes = frontier.axes
+    assert axes[0].get_ylabel() == "gold reward (fluent_sentiment)" and "√KL" in axes[0].get_xlabel()
+    # dashed lines are fits: gold has 3 RL fits + best-of-n, proxy only best-of-n (the RL proxy fits have beta <= 0)
+    dashed = [[ln for ln in ax.get_lines() if ln.get_linestyle() == "--"] for ax in axes]
+    assert (len(dashed[0]), len(dashed[1])) == (4, 1)
+    for line in dashed[0]:
+        y = line.get_ydata()
+        assert (y[~pd.isna(y)] <= 1).all() and (y[~pd.isna(y)] >= -1).all()
+    curves = captured[FIGURE_FILES["curves"]]
+    titles = [ax.get_title() for ax in curves.axes if ax.get_visible()]
+    assert titles == [
+        "Base policy: pretraining loss",
+        "Reward model: training loss",
+        "PPO: proxy score of rollouts",
+        "PPO: KL to the base policy",
+    ]
+    for ax in curves.axes[2:4]:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == CURVE_LABELS and ax.get_xlabel() == "PPO update"
+    # losses come from the per-step loss.tsv (8 logged points, every 5 updates), not the one-row train/loss.tsv
+    x = curves.axes[0].get_lines()[0].get_xdata()
+    assert list(x) == [5, 10, 15, 20, 25, 30, 35, 40] and curves.axes[0].get_xlabel() == "optimizer update"
+
+
+def test_plot_data_for_dvc_plots(rendered: tuple[Path, str]) -> None:
+    report, _ = rendered
+    plots = report.parent / "reports" / "plots"
+    frontier = pd.read_csv(plots / "frontier.csv")
+    assert {"PPO (β=0.01)", "best-of-n", "base policy", HOSTILE_POLICY} <= set(frontier["series"])
+    training = pd.read_csv(plots / "ppo_training.csv")
+    assert sorted(set(training["series"])) == sorted(CURVE_LABELS)
+    assert all(g["update"].nunique() > 1 for _, g in training.groupby("series"))
+
+
+# ---------------------------------------------------------------- other sections
+def test_reward_model_gold_probes_diversity_and_provenance(rendered: tuple[Path, str]) -> None:
+    _, text = rendered
+    metrics = _metrics()
+    rm = _section(text, SECTION_TITLES["reward_model"])
+    assert (
+        f"| {fmt(metrics['reward_model']['accuracy'])} (ceiling under the label noise: {fmt(metrics['reward_model']['accuracy_ceiling'])}) |"
+        in rm
+    )
+    assert f"| {fmt(metrics['reward_model']['accuracy_gold'])} |" in rm and f"| {fmt(metrics['reward_model']['ece'])} |" in rm
+    gold = _section(text, SECTION_TITLES["gold"])
+    assert "**holds**" in gold and len(_table(gold)) == 1 + 5
+    assert "word salad &lt;b&gt;" in gold and "like great best &#124; love &#42;happy&#42;" in gold
+    diversity = _table(_section(text, SECTION_TITLES["diversity"]))
+    assert [r[0] for r in diversity[1:]][:4] == ["base policy", *CURVE_LABELS]
+    prov = _section(text, SECTION_TITLES["provenance"])
+    for stage in ("`prepare` 1.50", "`ppo@0.01` 101", "`ppo@0.03` 103", "`ppo@0.1` 110", "`evaluate` 10.0"):
+        assert stage in prov
+    assert "total 476" in prov and "torch `2.13.0+cpu`" in prov and "| seed, device | 7, cpu |" in prov
+    assert "not available (no git" in prov and "md5" not in prov
 
 
 # ---------------------------------------------------------------- escaping end to end
-def test_hostile_samples_are_escaped_in_the_report(rendered: tuple[Path, str]) -> None:
-    _, text = rendered
-    assert "<script" not in text.lower()
-    assert "](javascript" not in text and "![img]" not in text
-    samples = _section(text, "Samples")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in samples and "a &#124; b &#124;&#124; c &amp; d &gt; e" in samples
-    lines = _first_table_lines(samples)
-    n_pipes = lines[0].count("|")
-    # every row keeps the header's cell count: no unescaped pipe or newline broke it
-    assert len(lines) == 2 + 4 and all(ln.count("|") == n_pipes for ln in lines)
-    assert "line one<br>line two<br>&#35; not a heading" in samples
+def test_hostile_policy_name_and_sample_text_are_inert(rendered: tuple[Path, str]) -> None:
+    report, text = rendered
+    appendix = (report.parent / "reports" / "appendix.md").read_text()
+    for doc in (text, appendix):
+        assert "<script" not in doc.lower() and "<img" not in doc.lower() and "](javascript" not in doc
+    assert text.count("evil&#124;&lt;img src=x onerror=alert(1)&gt;") >= 2  # summary and diversity
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in appendix  # a final sample
 
 
-def test_samples_are_limited_to_n_shown(tmp_path: Path) -> None:
-    _, text = _render(tmp_path, n_samples_shown=2, dpi=40)
-    assert len(_first_table_lines(_section(text, "Samples"))) == 2 + 2
+def test_rendered_html_has_no_active_content(rendered: tuple[Path, str]) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    report, text = rendered
+    for doc in (text, (report.parent / "reports" / "appendix.md").read_text()):
+        html = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(doc)
+        assert "<script" not in html.lower() and 'href="javascript' not in html.lower()
+        # the only images are the report's own figures
+        assert all(src.startswith("reports/figures/") for src in re.findall(r'<img src="([^"]*)"', html))
 
 
 # ---------------------------------------------------------------- robustness
 def test_missing_optional_inputs_render_not_available(tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results)
-    for rel in ("frontier.csv", "samples.jsonl", "reward_model/calibration.csv"):
+    for rel in ("frontier.csv", "samples.jsonl", "reward_model/calibration.csv", "reward_model/scores.csv"):
         (results / rel).unlink()
-    shutil.rmtree(results / "ppo")
+    shutil.rmtree(results / "curves")
     metrics = json.loads((results / "metrics.json").read_text())
-    del metrics["best_of_n"], metrics["run"]["packages"]
-    metrics["reward_model"]["ece"] = None
+    del metrics["best_of_n"], metrics["gold_probes"], metrics["overoptimisation"]
     (results / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "out"
-    out.mkdir()
-    report = render_report(results, out / "REPORT.md", out / "figs", None, tmp_path / "missing.lock", dpi=40, repo_dir=tmp_path)
-    text = report.read_text()
+    report, text = _render(out, results, dpi=30)
     assert re.findall(r"^## (.+)$", text, flags=re.M) == list(SECTION_TITLES.values())
-    assert "Not available: `frontier.csv`" in _section(text, "Reward–KL frontier")
-    assert "Not available: `samples.jsonl`" in _section(text, "Samples")
-    assert "Not available: `reward_model/calibration.csv`" in text and "Not available: curves of ppo" in text
-    assert "Not available: params.yaml" in text and "Not available: dvc.lock" in text
-    assert "| expected calibration error (ECE) | n/a |" in text
-    assert not (out / "figs" / FIGURE_FILES["frontier"]).exists() and not (out / "figs" / FIGURE_FILES["calibration"]).exists()
-    assert (out / "figs" / FIGURE_FILES["curves"]).exists() and "best-of-n" not in _section(text, "Summary")
+    assert "Not available: `frontier.csv`" in text and "Not available: `gold_probes`" in text
+    assert "too few evaluation points to locate a peak" in _section(text, SECTION_TITLES["finding"])
+    figs = out / "reports" / "figures"
+    assert not (figs / FIGURE_FILES["frontier"]).exists() and not (figs / FIGURE_FILES["reward_model"]).exists()
+    assert (figs / FIGURE_FILES["curves"]).exists()
 
 
 def test_minimal_metrics_and_stale_figures(tmp_path: Path) -> None:
@@ -240,43 +300,26 @@ def test_minimal_metrics_and_stale_figures(tmp_path: Path) -> None:
     figs = tmp_path / "figs"
     figs.mkdir()
     (figs / FIGURE_FILES["frontier"]).write_bytes(b"stale")
-    text = render_report(results, tmp_path / "docs" / "REPORT.md", figs, None, None, repo_dir=tmp_path).read_text()
+    text = render_report(results, tmp_path / "docs" / "REPORT.md", figs, repo_dir=tmp_path).read_text()
     assert not (figs / FIGURE_FILES["frontier"]).exists()
-    assert "![" not in text and text.count("Not available") >= 6
+    assert "![" not in text and text.count("Not available") >= 4
 
 
 def test_missing_metrics_json_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="metrics.json"):
-        render_report(tmp_path, tmp_path / "REPORT.md", tmp_path / "figs", None, None, repo_dir=tmp_path)
+        render_report(tmp_path, tmp_path / "REPORT.md", tmp_path / "figs", repo_dir=tmp_path)
 
 
-def test_figure_links_are_relative_to_the_report_folder(tmp_path: Path) -> None:
+def test_links_are_relative_to_the_report_folder(tmp_path: Path) -> None:
     report = render_report(
-        FIXTURE, tmp_path / "docs" / "REPORT.md", tmp_path / "assets" / "figs", None, None, repo_dir=tmp_path, dpi=40
+        FIXTURE,
+        tmp_path / "docs" / "REPORT.md",
+        tmp_path / "assets" / "figs",
+        appendix_path=tmp_path / "assets" / "appendix.md",
+        repo_dir=tmp_path,
+        dpi=30,
     )
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
+    text = report.read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links and all(link.startswith("../assets/figs/") and (report.parent / link).is_file() for link in links)
-
-
-def test_git_info_and_dirty_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    answers = {"rev-parse": "abc123def456\n", "status": " M params.yaml\n"}
-    monkeypatch.setattr(provenance, "_git", lambda repo, *args: answers[args[0]])
-    assert provenance.git_info(tmp_path) == provenance.GitInfo("abc123def456", True)
-    answers["status"] = ""
-    assert provenance.git_info(tmp_path) == provenance.GitInfo("abc123def456", False)
-    monkeypatch.setattr(provenance, "_git", lambda repo, *args: None)
-    assert provenance.git_info(tmp_path) is None
-
-
-def test_rendered_html_has_no_active_content(rendered: tuple[Path, str]) -> None:
-    markdown_it = pytest.importorskip("markdown_it")
-    _, text = rendered
-    html = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
-    samples_html = html.split("<h2>Samples</h2>")[1].split("<h2>")[0]
-    # the hostile text survives only as visible text: no script, link, image or code element
-    assert "<script" not in html.lower() and 'href="javascript' not in html.lower()
-    assert not re.search(r"<(a|img|code)[ >]", samples_html.split("<tbody>")[1])
-    rows = re.findall(r"<tr>(.*?)</tr>", samples_html, flags=re.S)
-    # header + 4 prompts, each with prompt id, prompt and three policies
-    assert len(rows) == 5 and all(len(re.findall(r"<t[hd][ >]", r)) == 5 for r in rows)
-    assert "&lt;script&gt;" in samples_html
+    assert "](../assets/appendix.md)" in text

@@ -50,9 +50,21 @@ def test_reward_trainer_learns_a_planted_signal(tiny_model_dir, tmp_path):
     train, test = [pair() for _ in range(256)], [pair() for _ in range(64)]
     torch.manual_seed(0)
     rm = use_pipeline_score(new_reward_model(tiny_model_dir, tok.pad_token_id, "sum"))
-    args = RewardConfig(output_dir=str(tmp_path), num_train_epochs=3, learning_rate=3e-3, per_device_train_batch_size=16,
-                        report_to=[], save_strategy="no", use_cpu=True, max_length=None, logging_steps=100, seed=0)
-    RewardTrainer(model=rm, args=args, train_dataset=datasets.Dataset.from_dict(preference_features(train, 32)), processing_class=tok).train()
+    args = RewardConfig(
+        output_dir=str(tmp_path),
+        num_train_epochs=3,
+        learning_rate=3e-3,
+        per_device_train_batch_size=16,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        max_length=None,
+        logging_steps=100,
+        seed=0,
+    )
+    RewardTrainer(
+        model=rm, args=args, train_dataset=datasets.Dataset.from_dict(preference_features(train, 32)), processing_class=tok
+    ).train()
     feats = preference_features(test, 32)
     chosen = score_token_lists(rm, feats["chosen_ids"], tok.pad_token_id, 64, "cpu")
     rejected = score_token_lists(rm, feats["rejected_ids"], tok.pad_token_id, 64, "cpu")

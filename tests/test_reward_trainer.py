@@ -100,19 +100,36 @@ def test_grouped_trainer_learns_a_planted_signal_with_fewer_forwards(tiny_model_
             n_good = int(rng.integers(0, 3))
             responses.append((n_good, body[: 6 - n_good] + [42] * n_good))
         return [
-            {"prompt_ids": prompt, "chosen_ids": a[1], "rejected_ids": b[1]} if a[0] > b[0] else {"prompt_ids": prompt, "chosen_ids": b[1], "rejected_ids": a[1]}
-            for a, b in itertools.combinations(responses, 2) if a[0] != b[0]
+            {"prompt_ids": prompt, "chosen_ids": a[1], "rejected_ids": b[1]}
+            if a[0] > b[0]
+            else {"prompt_ids": prompt, "chosen_ids": b[1], "rejected_ids": a[1]}
+            for a, b in itertools.combinations(responses, 2)
+            if a[0] != b[0]
         ]
 
     train = [p for i in range(80) for p in group(i)]
     test = [p for i in range(80, 100) for p in group(i)]
     torch.manual_seed(0)
     rm = use_pipeline_score(new_reward_model(tiny_model_dir, tok.pad_token_id, "sum"))
-    args = RewardConfig(output_dir=str(tmp_path), num_train_epochs=3, learning_rate=3e-3, per_device_train_batch_size=16,
-                        report_to=[], save_strategy="no", use_cpu=True, max_length=None, logging_steps=100, seed=0)
+    args = RewardConfig(
+        output_dir=str(tmp_path),
+        num_train_epochs=3,
+        learning_rate=3e-3,
+        per_device_train_batch_size=16,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        max_length=None,
+        logging_steps=100,
+        seed=0,
+    )
     trainer = GroupedRewardTrainer(
-        model=rm, args=args, train_dataset=datasets.Dataset.from_dict(preference_features(train, 32)), processing_class=tok,
-        data_collator=DedupPreferenceCollator(tok.pad_token_id), group_keys=[tuple(p["prompt_ids"]) for p in train],
+        model=rm,
+        args=args,
+        train_dataset=datasets.Dataset.from_dict(preference_features(train, 32)),
+        processing_class=tok,
+        data_collator=DedupPreferenceCollator(tok.pad_token_id),
+        group_keys=[tuple(p["prompt_ids"]) for p in train],
     )
     trainer.train()
     pairwise_tokens = 3 * sum(len(p["prompt_ids"]) * 2 + len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in train)

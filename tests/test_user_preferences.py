@@ -31,7 +31,9 @@ def write_file(root, form):
 def setup_workspace(root, model_dir, form):
     shutil.copytree(model_dir, root / "models" / "base")
     (root / "data" / "prompts").mkdir(parents=True)
-    (root / "data" / "prompts" / "eval.jsonl").write_text("".join(json.dumps({"prompt_id": i, "prompt": f"the day {i}"}) + "\n" for i in range(4)))
+    (root / "data" / "prompts" / "eval.jsonl").write_text(
+        "".join(json.dumps({"prompt_id": i, "prompt": f"the day {i}"}) + "\n" for i in range(4))
+    )
     params = {
         "preferences": {"source": "file", "path": write_file(root, form), "test_fraction": 0.3},
         "reward_model": {"epochs": 1.0, "batch_size": 8, "max_length": 32},
@@ -49,7 +51,9 @@ def test_user_file_becomes_preference_data(form, tmp_path, tiny_model_dir, monke
     run_stage(stages.preferences.main)
     pairs = read_jsonl("data/preferences/train.jsonl") + read_jsonl("data/preferences/test.jsonl")
     assert len(pairs) == len(ROWS)
-    assert all(p["prompt"].startswith("Q") and "happy" in p["chosen"] and p["chosen_ids"][-1] == p["rejected_ids"][-1] for p in pairs)
+    assert all(
+        p["prompt"].startswith("Q") and "happy" in p["chosen"] and p["chosen_ids"][-1] == p["rejected_ids"][-1] for p in pairs
+    )
     if form == "jsonl":
         import stages.reward_model
 

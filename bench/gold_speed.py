@@ -1,0 +1,61 @@
+"""Gold scorer cost on CPU: milliseconds per 1,000 texts for each registered scorer, and the fit time.
+
+    python -m bench.gold_speed                 # 5,000 probe-like texts, best of 3
+Writes bench/results/gold_speed.json.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from pipeline.errors import OneLineParser, positive_int, run_cli
+from pipeline.fluency import gold_fluency_model
+from pipeline.gold import GOLD_PROBES, GOLD_SCORERS
+
+OUT = Path("bench/results/gold_speed.json")
+
+
+def main() -> int:
+    parser = OneLineParser(prog="python -m bench.gold_speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=positive_int, default=5000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    gold_fluency_model()  # fitted once per process; timed apart from scoring
+    fit_s = time.perf_counter() - start
+    texts = [GOLD_PROBES[i % len(GOLD_PROBES)][2] for i in range(args.texts)]
+    rows = {}
+    for name, scorer in sorted(GOLD_SCORERS.items()):
+        best = min(_timed(scorer, texts) for _ in range(args.repeats))
+        rows[name] = round(1000 * best / len(texts) * 1000, 1)
+    print(f"fluency model fit: {fit_s:.2f} s (once per process)")
+    print(f"{'scorer':<18} ms per 1,000 texts")
+    for name, ms in rows.items():
+        print(f"{name:<18} {ms:>8.1f}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "texts": args.texts,
+                "fit_s": round(fit_s, 2),
+                "ms_per_1000": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    return 0
+
+
+def _timed(scorer, texts) -> float:
+    start = time.perf_counter()
+    scorer(texts)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,96 @@
+"""The gold scorers: the probe ordering a human would give, determinism, the registry, the fluency model's parts."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.fluency import KneserNeyTrigram, distinct_word_share, fit_logistic, gold_fluency_model, words
+from pipeline.gold import (
+    GOLD_PROBES,
+    GOLD_SCORERS,
+    add_gold_scores,
+    fluent_sentiment_score,
+    get_gold_scorer,
+    probe_order_holds,
+    probe_scores,
+    register,
+)
+
+
+def test_fluent_sentiment_orders_the_probe_set_as_a_human_would():
+    scores = probe_scores(get_gold_scorer("fluent_sentiment"))
+    assert probe_order_holds(scores), [(s["name"], round(s["gold"], 3)) for s in scores]
+    assert all(-1.0 <= s["gold"] <= 1.0 for s in scores)
+
+
+def test_vader_alone_fails_the_probe_set():
+    """The reason for the new default: VADER ranks positive-word salad above fluent neutral text."""
+    assert not probe_order_holds(probe_scores(get_gold_scorer("vader")))
+
+
+def test_probe_order_check_catches_each_violation():
+    good = probe_scores(get_gold_scorer("fluent_sentiment"))
+    for kind, value in (("degenerate", 0.99), ("fluent_negative", 0.99), ("fluent_neutral", 0.99)):
+        broken = [dict(s) for s in good]
+        next(s for s in broken if s["kind"] == kind)["gold"] = value
+        assert not probe_order_holds(broken), kind
+
+
+def test_gold_is_deterministic_and_batched():
+    scorer = get_gold_scorer("fluent_sentiment")
+    texts = [t for _, _, t in GOLD_PROBES]
+    assert scorer(texts) == scorer(texts) == [scorer([t])[0] for t in texts]
+    assert scorer([""]) == [-1.0]  # no words: no fluency
+
+
+def test_score_combines_sentiment_fluency_and_repetition():
+    assert fluent_sentiment_score(0.8, 1.0, 1.0) == pytest.approx(0.8)  # fluent text scores its sentiment
+    assert fluent_sentiment_score(1.0, 0.0, 1.0) == -1.0  # unreadable: sentiment does not count
+    assert fluent_sentiment_score(1.0, 1.0, 0.3) == -1.0  # heavily repeated: the same
+    assert fluent_sentiment_score(0.0, 0.5, 1.0) == pytest.approx(-0.5)
+
+
+def test_kneser_ney_is_a_distribution_and_prefers_seen_continuations():
+    lm = KneserNeyTrigram(["the cat sat on the mat", "the dog sat on the log", "a cat ran"])
+    vocab = {w for t in ["the cat sat on the mat", "the dog sat on the log", "a cat ran"] for w in words(t)}
+    for context in (("<s>", "<s>"), ("the", "cat"), ("sat", "on"), ("never", "seen")):
+        total = sum(lm.prob(*context, w) for w in vocab) + lm.prob(*context, "zzz")  # "zzz": the one unknown-word slot
+        assert total == pytest.approx(1.0), context
+    assert lm.prob("sat", "on", "the") > lm.prob("sat", "on", "cat")
+    assert lm.coherence("the cat sat on the mat") > lm.coherence("mat the on sat cat the")
+    assert lm.coherence("!!!") is None
+
+
+def test_fluency_model_separates_real_from_shuffled_text():
+    model = gold_fluency_model()
+    assert model.slope > 0 and model.calibration_accuracy > 0.85
+    assert model.fluency("He put the book on the table and walked out of the room.") > 0.9
+    assert model.fluency("room the of book walked out table put the on and he") < 0.2
+
+
+def test_logistic_fit_recovers_a_planted_model():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2.0 * x - 0.5)))).astype(float)
+    slope, intercept = fit_logistic(x, y)
+    assert slope == pytest.approx(2.0, abs=0.2) and intercept == pytest.approx(-0.5, abs=0.15)
+
+
+def test_distinct_word_share():
+    assert distinct_word_share("like like like like") == 0.25
+    assert distinct_word_share("") == 1.0
+
+
+def test_add_gold_scores_standardises_with_base_statistics():
+    records = [{"response": "I love this wonderful day."}, {"response": "like like like like"}]
+    add_gold_scores(records, get_gold_scorer("fluent_sentiment"), {"gold_mean": -0.5, "gold_std": 0.25})
+    for r in records:
+        assert r["gold_reward_norm"] == pytest.approx((r["gold_reward"] + 0.5) / 0.25)
+    assert not math.isclose(records[0]["gold_reward"], records[1]["gold_reward"])
+
+
+def test_registry_refuses_a_duplicate_name():
+    with pytest.raises(ValueError, match="already registered"):
+        register("vader")(lambda texts: [0.0] * len(texts))
+    assert "fluent_sentiment" in GOLD_SCORERS

@@ -1,0 +1,149 @@
+"""Resume safety: checkpoints belong to the exact inputs they were trained on, and a half-written
+pretraining checkpoint never blocks a rerun."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from pipeline.config import Params, PolicyConfig
+from pipeline.io import tree_digest
+from pipeline.ppo_checkpoint import load_checkpoint, run_fingerprint
+from pipeline.pretrain import config_fingerprint, prepare_checkpoint_dir
+from tests.dvc_repo import BIN, commit, dvc, env, make_repo, set_param
+
+
+def test_tree_digest_follows_content_not_timestamps(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("alpha")
+    (tmp_path / "d" / "sub" / "b.bin").write_bytes(b"\x00\x01")
+    first = tree_digest(tmp_path / "d")
+    os.utime(tmp_path / "d" / "a.txt", (0, 0))
+    assert tree_digest(tmp_path / "d") == first
+    (tmp_path / "d" / "a.txt").write_text("alphb")  # same size, one byte differs
+    assert tree_digest(tmp_path / "d") != first
+    (tmp_path / "d" / "a.txt").write_text("alpha")
+    (tmp_path / "d" / "a.txt").rename(tmp_path / "d" / "c.txt")  # same bytes under another name
+    assert tree_digest(tmp_path / "d") != first
+    assert tree_digest(tmp_path / "d" / "c.txt") != tree_digest(tmp_path / "d" / "sub" / "b.bin")
+
+
+def test_pretraining_fingerprint_follows_corpus_content(tmp_path):
+    """Two corpora with as many texts (the old fingerprint used the count) must not share checkpoints."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"text": "one corpus"}\n{"text": "two"}\n')
+    b.write_text('{"text": "another one"}\n{"text": "two"}\n')
+    cfg = PolicyConfig()
+    assert config_fingerprint(cfg, 0, tree_digest(a)) != config_fingerprint(cfg, 0, tree_digest(b))
+    assert config_fingerprint(cfg, 0, tree_digest(a)) == config_fingerprint(cfg, 0, tree_digest(a))
+
+
+def _inputs(root):
+    for name, files in {
+        "models/base": {"model.safetensors": b"base"},
+        "models/reward": {"model.safetensors": b"rm-1"},
+        "data/prompts": {"train.jsonl": b'{"prompt": "a"}\n'},
+    }.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for file, data in files.items():
+            (root / name / file).write_bytes(data)
+    return tuple(root / n for n in ("models/base", "models/reward", "data/prompts"))
+
+
+def test_ppo_checkpoint_of_another_reward_model_is_discarded(tmp_path):
+    """Same params, retrained reward model: the checkpoint stamped with the old inputs is dropped, not resumed."""
+    inputs = _inputs(tmp_path)
+    ckpt = tmp_path / "checkpoints" / "ppo"
+    ckpt.mkdir(parents=True)
+    old = run_fingerprint(Params(), 1, 0.05, inputs)
+    (ckpt / "fingerprint.txt").write_text(old)
+    assert run_fingerprint(Params(), 1, 0.05, inputs) == old  # unchanged inputs: resumable
+    (tmp_path / "models/reward/model.safetensors").write_bytes(b"rm-2")
+    new = run_fingerprint(Params(), 1, 0.05, inputs)
+    assert new != old
+    trainer = SimpleNamespace(acc=SimpleNamespace(is_main_process=True, device="cpu"))
+    assert load_checkpoint(trainer, ckpt, new) is False
+    assert not ckpt.exists()
+
+
+def _checkpoint(folder, step, complete=True):
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    state = json.dumps({"global_step": step, "log_history": []})
+    (folder / "trainer_state.json").write_text(state if complete else state[: len(state) // 2])
+
+
+@pytest.mark.parametrize("newest", ["truncated state", "no state"])
+def test_incomplete_trainer_checkpoint_is_dropped_and_the_previous_kept(tmp_path, newest):
+    ckpt = tmp_path / "ckpt"
+    prepare_checkpoint_dir(ckpt, "fp")
+    _checkpoint(ckpt / "checkpoint-2", 2)
+    _checkpoint(ckpt / "checkpoint-4", 4, complete=False)
+    if newest == "no state":
+        (ckpt / "checkpoint-4" / "trainer_state.json").unlink()
+    assert prepare_checkpoint_dir(ckpt, "fp") is True
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]
+    shutil.rmtree(ckpt / "checkpoint-2")
+    _checkpoint(ckpt / "checkpoint-6", 6, complete=False)
+    assert prepare_checkpoint_dir(ckpt, "fp") is False  # nothing complete: start afresh
+    assert not list(ckpt.glob("checkpoint-*"))
+
+
+# ---------------------------------------------------------------- end to end: a half-written checkpoint, then dvc repro
+def interrupt_after_checkpoint(repo, timeout: float = 300) -> int:
+    """`dvc repro base_policy`, SIGKILLed once a complete pretraining checkpoint exists; returns its step."""
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "base_policy"],
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not (done := list((repo / "checkpoints/base_policy").glob("checkpoint-*/trainer_state.json"))):
+        assert proc.poll() is None and time.monotonic() < deadline, "pretraining ended before its first checkpoint"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return max(int(p.parent.name.split("-")[1]) for p in done)
+
+
+@pytest.mark.slow
+def test_half_written_checkpoint_does_not_break_dvc_repro(tmp_path):
+    repo = make_repo(tmp_path)
+    set_param(repo, "policy.max_steps", 60)
+    set_param(repo, "policy.checkpoint_every", 2)
+    commit(repo, "long enough to interrupt")
+    step = interrupt_after_checkpoint(repo)
+    # what a kill (or a full disk) during the next save leaves: weights cut short, no trainer state yet
+    complete = repo / "checkpoints/base_policy" / f"checkpoint-{step}"
+    torn = complete.with_name(f"checkpoint-{step + 2}")
+    shutil.rmtree(torn, ignore_errors=True)
+    torn.mkdir()
+    weights = (complete / "model.safetensors").read_bytes()
+    (torn / "model.safetensors").write_bytes(weights[: len(weights) // 3])
+    proc = dvc(repo, "repro", "base_policy")
+    assert "resuming pretraining" in proc.stdout + proc.stderr  # the complete checkpoint is used, the torn one dropped
+    assert json.loads((repo / "results/base_policy/metrics.json").read_text())["steps"] == 60
+    assert not list((repo / "checkpoints/base_policy").glob("checkpoint-*"))
+
+
+@pytest.mark.parametrize("left", [("old",), ("tmp",), ("old", "tmp")])
+def test_a_kill_between_the_checkpoint_renames_keeps_a_complete_checkpoint(tmp_path, left):
+    """atomic_output swaps checkpoints with two renames; killed between them, only hidden siblings remain."""
+    from pipeline.ppo_checkpoint import recover_interrupted_save
+
+    ckpt = tmp_path / "kl0.03"
+    for kind in left:
+        sibling = tmp_path / f".kl0.03.{kind}-abcd1234"
+        sibling.mkdir()
+        (sibling / "fingerprint.txt").write_text(kind)
+    (tmp_path / ".kl0.03.tmp-incomplete").mkdir()  # no fingerprint: a save killed mid-way, never used
+    recover_interrupted_save(ckpt)
+    assert (ckpt / "fingerprint.txt").read_text() == ("tmp" if "tmp" in left else "old")  # the newest complete one
