@@ -20,6 +20,7 @@ from reports import data, figures
 from reports.data import Curve, as_float, get
 from reports.escape import code, escape_cell, escape_inline
 from reports.fits import MIN_POINTS, GaoFit, fit_frontier
+from reports.matched import best_gold_point, matched_kl_table, winner_at_kl
 from reports.provenance import GitInfo
 from reports.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
 
@@ -27,6 +28,7 @@ SECTION_TITLES = {
     "summary": "Summary",
     "finding": "The finding: where gold peaks",
     "frontier": "Reward–KL frontier",
+    "methods": "Methods at matched KL",
     "reward_model": "Reward-model quality",
     "gold": "Gold scorer sanity",
     "diversity": "Diversity of the final policies",
@@ -346,6 +348,47 @@ def frontier_section(ctx: Context) -> str:
         f"inside the gold's range [{figures.GOLD_RANGE[0]:g}, {figures.GOLD_RANGE[1]:g}]."
     )
     return "\n\n".join([ctx.image(fig, "gold and proxy reward vs sqrt KL per method"), note, fits_table(ctx, fits)])
+
+
+# ---------------------------------------------------------------- methods at matched KL
+KL_BUDGETS_NATS = (1.0, 3.0, 6.0, 12.0, 24.0)  # spans best-of-64's analytic KL (~3) to a PPO run's end (~25-55)
+
+
+def methods_section(ctx: Context) -> str:
+    if ctx.frontier is None:
+        return not_available("`frontier.csv` missing or empty")
+    names = [c.name for c in ctx.curves] + (["best_of_n"] if (ctx.frontier["curve"] == "best_of_n").any() else [])
+    curve_rows = ctx.frontier[ctx.frontier["method"] != "policy"]
+    table = matched_kl_table(ctx.frontier, names, KL_BUDGETS_NATS)
+    if len(names) < 1 or not curve_rows["gold_reward"].notna().any():
+        return not_available("no gold reward on the frontier")
+    rows = []
+    for name in names:
+        best = best_gold_point(curve_rows[curve_rows["curve"] == name])
+        best_cell = f"{fmt_ci(_stats(best))} at KL {fmt(best['kl'])} ({escape_cell(best['label'], 20)})" if best else NA
+        rows.append([ctx.html_label(name), *(fmt_ci(_stats(table[name][k])) for k in KL_BUDGETS_NATS), best_cell])
+    headers = ["curve", *(f"gold at KL {k:g}" for k in KL_BUDGETS_NATS), "best gold reached (at KL, point)"]
+    verdicts = []
+    for k in KL_BUDGETS_NATS:
+        won = winner_at_kl({n: table[n][k] for n in names})
+        if won is None:
+            continue
+        name, clear = won
+        how = "its CI above every other curve's" if clear else "within the CIs of another curve"
+        verdicts.append(f"- KL {k:g} nats: {ctx.html_label(name)} ({how}).")
+    note = (
+        "Gold reward of each curve where it first reaches a KL budget, interpolated linearly in KL between the two "
+        "evaluation points around it (CI bounds too, an approximation); blank (n/a) where a curve does not reach the "
+        "budget, nothing is extrapolated. Best-of-n uses the base policy's samples and its analytic KL; PPO curves "
+        "use their held-out evaluation points. Highest gold at each budget:"
+    )
+    return "\n\n".join([note, "\n".join(verdicts) or "- fewer than two curves at every budget", md_table(headers, rows)])
+
+
+def _stats(point: Mapping[str, float] | None) -> dict[str, Any] | None:
+    if point is None:
+        return None
+    return {"mean": point["gold_reward"], "ci_low": point["gold_reward_ci_low"], "ci_high": point["gold_reward_ci_high"]}
 
 
 # ---------------------------------------------------------------- reward model
