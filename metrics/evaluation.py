@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,22 @@ from metrics.registry import METRICS, Metric, get_metric
 Record = Mapping[str, Any]
 CI = dict[str, float]
 BEST_OF_N_FIELDS = ("gold_reward", "proxy_reward", "proxy_reward_norm")
+# the per-sample table (results/samples.jsonl): a scored record without its token ids
+SAMPLE_TABLE_FIELDS = (
+    "prompt_id",
+    "prompt",
+    "policy",
+    "sample_idx",
+    "response",
+    "n_tokens",
+    "ended_with_eos",
+    "logprob",
+    "ref_logprob",
+    "gold_reward",
+    "gold_reward_norm",
+    "proxy_reward",
+    "proxy_reward_norm",
+)
 
 
 def group_by_prompt(records: Sequence[Record]) -> list[list[Record]]:
@@ -138,7 +154,17 @@ def delta_vs_base(policy_metrics: Mapping[str, CI], base_metrics: Mapping[str, C
     return {name: policy_metrics[name]["mean"] - base_metrics[name]["mean"] for name in policy_metrics if name in base_metrics}
 
 
+def sample_table(samples: Mapping[str, Sequence[Record]]) -> Iterator[dict[str, Any]]:
+    """The rows of the per-sample table: every policy's records ({policy: records}), in order, cut to SAMPLE_TABLE_FIELDS."""
+    return ({k: r[k] for k in SAMPLE_TABLE_FIELDS if k in r} for recs in samples.values() for r in recs)
+
+
 # ---------------------------------------------------------------------------- best-of-n
+
+
+def best_of_n_sizes(n_max: int) -> list[int]:
+    """The n of best-of-n: the powers of two up to n_max."""
+    return [2**i for i in range(int(math.log2(n_max)) + 1)]
 
 
 def best_of_n_kl(n: int) -> float:

@@ -98,3 +98,8 @@ def curve_peak(points: pd.DataFrame) -> dict[str, Any] | None:
         out["last_gold_reward_ci_high"] < out["peak_gold_reward_ci_low"] and out["last_proxy_reward"] > out["peak_proxy_reward"]
     )
     return out
+
+
+def curve_peaks(points: pd.DataFrame, curves: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    """`curve_peak` of each named curve, over its evaluation points (its final policy's row left out)."""
+    return {name: curve_peak(points[(points["curve"] == name) & (points["method"] != "policy")]) for name in curves}

@@ -141,3 +141,20 @@ def reward_model_metrics(
         "constant_output": corr["constant_output"] or bool(all_scores.size and np.ptp(all_scores) == 0),
     }
     return metrics, calibration
+
+
+def held_out_metrics(
+    score_chosen: ArrayLike, score_rejected: ArrayLike, pairs: list[dict], samples: list[dict], n_bins: int = 10
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """`reward_model_metrics` of a reward model's scores of held-out `pairs` (against their gold scores when
+    the labels were simulated) and of `samples`' proxy and gold scores ({"proxy", "gold"} records)."""
+    simulated = "gold_chosen" in pairs[0]
+    return reward_model_metrics(
+        score_chosen,
+        score_rejected,
+        gold_chosen=[p["gold_chosen"] for p in pairs] if simulated else None,
+        gold_rejected=[p["gold_rejected"] for p in pairs] if simulated else None,
+        proxy=np.array([s["proxy"] for s in samples]).tolist(),
+        gold=[s["gold"] for s in samples],
+        n_bins=n_bins,
+    )

@@ -33,6 +33,16 @@ def accuracy_ceiling(gold_a, gold_b, tau: float, epsilon: float) -> float:
     return float(np.mean(np.maximum(q, 1.0 - q))) if np.size(q) else float("nan")
 
 
+def pairs_accuracy_ceiling(pairs: list[dict], annotator) -> float | None:
+    """The accuracy ceiling on preference pairs, e.g. the held-out pairs a reward model's accuracy is measured on
+    (simulated labels only: real ones have no gold scores)."""
+    if not pairs or "gold_chosen" not in pairs[0]:
+        return None
+    return accuracy_ceiling(
+        [p["gold_chosen"] for p in pairs], [p["gold_rejected"] for p in pairs], annotator.tau, annotator.epsilon
+    )
+
+
 def pair_rng(seed: int, key: str) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))

@@ -234,6 +234,13 @@ def fit_prompt_ids(
     return [p[-room:] for p in prompt_ids]
 
 
+def sampled_prompt_ids(tokenizer, prompts: list[dict], model, new_tokens: int, key: str) -> dict[str, list[int]]:
+    """{prompt text: the token ids a sample of `model` continued}, cut to its context as `generate_samples` cuts them."""
+    texts = [p["prompt"] for p in prompts]
+    fitted = fit_prompt_ids(encode_prompts(tokenizer, texts), context_positions(model), new_tokens, key)
+    return dict(zip(texts, fitted, strict=True))
+
+
 def generate_samples(
     model,
     tokenizer,

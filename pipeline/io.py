@@ -84,11 +84,12 @@ def remove_outputs(*paths: str | Path) -> None:
 
 
 def clear_checkpoints(ckpt_dir: str | Path) -> None:
-    """Keep a (persisted, DVC-declared) checkpoint directory but empty it once a run has finished:
-    checkpoints exist only to resume an interrupted run."""
-    ckpt_dir = Path(ckpt_dir)
-    _remove(ckpt_dir)
-    ckpt_dir.mkdir(parents=True)
+    """Delete a stage's checkpoint directory once its run has finished: checkpoints exist only to resume an interrupted run.
+
+    They are not DVC outputs (git-ignored, under checkpoints/), so a queued experiment's fresh workspace, which has
+    none, still finds its upstream stages up to date and skips them.
+    """
+    _remove(Path(ckpt_dir))
 
 
 def tree_digest(path: str | Path) -> str:

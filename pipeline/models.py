@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from pipeline.config import ConfigError
+from pipeline.io import MANIFEST_NAME, atomic_output, dumps, write_json
 
 PAD_TOKEN = "<|pad|>"
 EOS_TOKEN = "<|endoftext|>"
@@ -253,6 +254,16 @@ def save_model(model, tokenizer, out_dir: str | Path) -> None:
     model.save_pretrained(str(out_dir), safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out_dir))
+
+
+def save_model_with_manifest(model, tokenizer, model_dir: str | Path, manifest: dict, extra_json: dict | None = None) -> None:
+    """A stage's model directory, written atomically: weights and tokenizer, any `extra_json` files ({name: object})
+    and the manifest saying what produced it."""
+    with atomic_output(model_dir) as tmp:
+        save_model(model, tokenizer, tmp)
+        for name, obj in (extra_json or {}).items():
+            write_json(tmp / name, obj)
+        (tmp / MANIFEST_NAME).write_text(dumps(manifest))
 
 
 # ---------------------------------------------------------------- pretrained bases

@@ -1,16 +1,22 @@
 """Held-out evaluation points during PPO: registry metrics (gold, proxy, KL, diversity) with CIs.
 
 These points are one RL curve of the reward-KL frontier; the samples behind them let the
-report show text at the gold peak and at the end of the run.
+report show text at the gold peak and at the end of the run. At the end, the curve's files are
+written from the run's history: DVCLive curves, eval.csv and eval_samples.jsonl.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
+from dvclive import Live
 
 from metrics import compute_metric
 from pipeline.generation import generate_samples
 from pipeline.gold import add_gold_scores
+from pipeline.io import write_csv, write_jsonl
 from pipeline.ppo_trainer import Callback
 from pipeline.reward import score_records
 from pipeline.seeds import derive_seed
@@ -89,3 +95,28 @@ class EvalCallback(Callback):
         )
         trainer.state.eval_samples.extend({"update": update} | s for s in samples)
         return stats
+
+
+def eval_table(history: list[dict]) -> pd.DataFrame:
+    """The curve's evaluation points (eval.csv): one row per evaluated update, its eval/ stats without the prefix."""
+    evals = pd.DataFrame(
+        [{"update": h["update"]} | {k: v for k, v in h.items() if k.startswith("eval/")} for h in history if "eval/kl" in h]
+    )
+    return evals.rename(columns=lambda c: c.removeprefix("eval/"))
+
+
+def write_curves(history: list[dict], live_dir: Path) -> None:
+    """DVCLive curves written once from the (checkpointed) history, so a resumed run logs each step once."""
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
+        for row in history:
+            for name, value in row.items():
+                if name != "update":
+                    live.log_metric(name, value)
+            live.next_step()
+
+
+def write_curve_files(results_dir: Path, history: list[dict], eval_samples: list[dict]) -> None:
+    """A PPO curve's results: DVCLive curves (live/), its evaluation points (eval.csv) and the samples behind them."""
+    write_curves(history, results_dir / "live")
+    write_csv(results_dir / "eval.csv", eval_table(history))
+    write_jsonl(results_dir / "eval_samples.jsonl", eval_samples)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pipeline.config import PPOConfig
+from pipeline.config import ConfigError, PPOConfig
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
 from pipeline.ppo import (
     AdaptiveKLController,
@@ -297,6 +297,27 @@ def _merged(dicts) -> dict:
     return out
 
 
+def phase_timings(history: list[dict]) -> dict[str, float]:
+    """Seconds the run spent generating, scoring and updating, summed over its updates' rows."""
+    timings = {}
+    for key in ("time/generation_s", "time/scoring_s", "time/update_s"):
+        timings[key.split("/")[1]] = round(sum(h.get(key, 0.0) for h in history), 2)
+    return timings
+
+
+def curve_summary(kl_coef: float, history: list[dict], cfg: PPOConfig, episodes: int, processes: int) -> dict:
+    """A PPO curve's metrics.json: its KL coefficient, the last update's KL and proxy score, and how much it trained."""
+    final = history[-1]
+    return {
+        "kl_coef": kl_coef,
+        "final_kl": final["objective/kl"],
+        "final_scores": final["objective/scores"],
+        "updates": cfg.total_updates,
+        "episodes": episodes,
+        "processes": processes,
+    }
+
+
 def prompt_batch(n_prompts: int, batch_size: int, update: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
     """This process's prompt indices for one update.
 
@@ -312,3 +333,12 @@ def prompt_batch(n_prompts: int, batch_size: int, update: int, seed: int, rank: 
     epoch, pos = divmod(update, per_epoch)
     order = np.random.default_rng([seed, epoch]).permutation(n_prompts)
     return order[pos * batch_size : (pos + 1) * batch_size][rank::world].tolist()
+
+
+def check_prompt_batches(n_prompts: int, batch_size: int, seed: int, world: int) -> None:
+    """`prompt_batch`'s checks as a one-line ConfigError (too few prompts, a batch the processes cannot share),
+    so a run fails on them before loading any model."""
+    try:
+        prompt_batch(n_prompts, batch_size, 0, seed, 0, world)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

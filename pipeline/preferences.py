@@ -96,6 +96,24 @@ def split_pairs(pairs: list[dict], test_fraction: float) -> tuple[list[dict], li
     return train, test
 
 
+def checked_split(items: list[dict], test_fraction: float, what: str = "pairs") -> tuple[list[dict], list[dict]]:
+    """`split_pairs`, with the reason when a side is empty: one shared prompt cannot be split at all."""
+    train, test = split_pairs(items, test_fraction)
+    if train and test:
+        return train, test
+    n_prompts = len({p["prompt"] for p in items})
+    if n_prompts <= 1:
+        shared = repr(items[0]["prompt"][:60]) if items else "none"
+        raise ConfigError(
+            f"preferences: all {len(items)} {what} share one prompt ({shared}), and the split is by prompt so no test prompt is trained on; "
+            "give the pairs their own prompts (a prompt column, or a common start of chosen and rejected)"
+        )
+    raise ConfigError(
+        f"preferences: {len(items)} {what} over {n_prompts} prompts give an empty {'test' if train else 'train'} split; "
+        "add pairs or change preferences.test_fraction"
+    )
+
+
 # ---------------------------------------------------------------- bring your own
 def read_preference_file(path: str | Path, render: Renderer | None = None) -> PreferenceRows:
     """Rows of a jsonl/parquet/csv preference file, validated; implicit-prompt rows get their prompt split off.
@@ -313,6 +331,12 @@ def uses_preference_prompts(cfg: PreferencesConfig) -> bool:
     distribution the reward model was trained on, unless preferences.prompts chooses the corpus."""
     # getattr: the `preferences.prompts` field is declared in pipeline/config.py; until then every run uses the pairs
     return cfg.source != "simulated" and cfg.prompts == "pairs"
+
+
+def data_flags(cfg: PreferencesConfig) -> dict:
+    """What later stages must honour: real labels have no gold scorer to judge them, and the policies
+    optimise the preference data's prompts unless preferences.prompts chooses the corpus."""
+    return {"gold_available": cfg.source == "simulated", "prompts": "pairs" if uses_preference_prompts(cfg) else "corpus"}
 
 
 def preference_prompts(rows: list[dict], test_fraction: float, n_eval: int) -> tuple[list[dict], list[dict]]:

@@ -9,9 +9,14 @@ import shutil
 from pathlib import Path
 
 import torch
+from dvclive import Live
 from transformers import Trainer, TrainingArguments
+from transformers.integrations import DVCLiveCallback
 
 from pipeline.config import PolicyConfig
+from pipeline.errors import finite_loss_callback
+from pipeline.io import log, tree_digest
+from pipeline.models import autocast_dtype, new_gpt2, train_tokenizer
 
 
 class PackedBlocks(torch.utils.data.Dataset):
@@ -96,6 +101,32 @@ def pretrain(model, tokenizer, train: PackedBlocks, args: TrainingArguments, cal
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"train_loss": losses[-1] if losses else None, "steps": result.global_step}
+
+
+def pretrain_from_scratch(
+    cfg: PolicyConfig, seed: int, train_texts: list[str], corpus_file: Path, ckpt_dir: Path, live_dir: Path, device
+) -> tuple:
+    """(model, tokenizer, train stats): a BPE tokenizer trained on the corpus and a new GPT-2 pretrained on it.
+
+    Resumes from `ckpt_dir` when it holds a checkpoint of this very run (same params, seed and corpus
+    content); DVCLive curves go to `live_dir`, continued on resume.
+    """
+    tokenizer = train_tokenizer(train_texts, cfg.vocab_size)
+    model = new_gpt2(tokenizer, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
+    resume = prepare_checkpoint_dir(ckpt_dir, config_fingerprint(cfg, seed, tree_digest(corpus_file)))
+    if resume:
+        log.info("resuming pretraining from %s", ckpt_dir)
+    args = training_args(cfg, seed, ckpt_dir, device.type == "cpu", autocast_dtype(device) is not None)
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume) as live:
+        train_stats = pretrain(
+            model,
+            tokenizer,
+            PackedBlocks(train_texts, tokenizer, cfg.block_size),
+            args,
+            [DVCLiveCallback(live=live), finite_loss_callback()],
+            resume,
+        )
+    return model, tokenizer, train_stats
 
 
 @torch.no_grad()

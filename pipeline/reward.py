@@ -1,15 +1,19 @@
-"""Reward-model scoring and the datasets TRL's RewardTrainer trains on."""
+"""Reward-model scoring, the datasets TRL's RewardTrainer trains on, and the reward normalisation."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from pipeline.generation import left_pad, position_ids
-from pipeline.models import check_model_dir, disable_dropout
+from pipeline.config import ConfigError
+from pipeline.generation import generate_samples, left_pad, position_ids, sampled_prompt_ids
+from pipeline.gold import get_gold_scorer
+from pipeline.io import log
+from pipeline.models import check_model_dir, check_same_vocabulary, disable_dropout, load_tokenizer, model_positions
 
 NORMALIZATION_FILE = "reward_normalization.json"
 
@@ -97,6 +101,40 @@ def preference_features(pairs: list[dict], max_length: int) -> dict[str, list]:
     }
 
 
+def warn_truncated(pairs: list[dict], max_length: int) -> None:
+    """Pairs longer than max_length are scored on their last max_length tokens (left truncation, as in PPO's cut)."""
+    n_long = sum(len(p["prompt_ids"]) + max(len(p["chosen_ids"]), len(p["rejected_ids"])) > max_length for p in pairs)
+    if n_long:
+        log.warning(
+            "%d of %d preference pairs exceed reward_model.max_length=%d tokens; the reward model sees their last %d",
+            n_long,
+            len(pairs),
+            max_length,
+            max_length,
+        )
+
+
+def score_pairs(model, pairs: list[dict], max_length: int, pad_id: int, device) -> tuple[list[float], list[float]]:
+    """The reward model's scores of each pair's chosen and rejected sequences, cut as in training."""
+    feats = preference_features(pairs, max_length)
+    chosen = score_token_lists(model, feats["chosen_ids"], pad_id, 128, device)
+    rejected = score_token_lists(model, feats["rejected_ids"], pad_id, 128, device)
+    return chosen, rejected
+
+
+def check_backbone(backbone_dir: Path, cfg, tokenizer) -> None:
+    """The backbone reads the base's token ids (same vocabulary, token for token) and takes max_length positions."""
+    if cfg.backbone != "base":
+        check_same_vocabulary(
+            load_tokenizer(backbone_dir, "reward_model.backbone"), tokenizer, "reward_model.backbone", "the base policy"
+        )
+    positions = model_positions(backbone_dir, "reward_model.backbone")
+    if positions is not None and cfg.max_length > positions:
+        raise ConfigError(
+            f"reward_model.max_length: {cfg.max_length} exceeds the backbone's {positions} positions ({backbone_dir}); lower it"
+        )
+
+
 def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str = "last"):
     check_model_dir(backbone_dir, "reward_model.backbone")
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -106,6 +144,45 @@ def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str =
     model.config.rlhf_pooling = pooling
     disable_dropout(model)
     return model
+
+
+def policy_sample_scores(rm, policy, tokenizer, prompts: list[dict], params, device) -> list[dict]:
+    """Two samples per prompt of `policy`, drawn as PPO draws, with proxy and gold scores (normalisation + scatter)."""
+    ppo = params.ppo
+    samples = generate_samples(
+        policy,
+        tokenizer,
+        prompts,
+        2,
+        ppo.response_length,
+        ppo.temperature,
+        256,
+        params.seed + 1,
+        device,
+        "base",
+        stop_at_eos=ppo.stop_at_eos,
+        with_logprobs=False,
+    )
+    prompt_ids = sampled_prompt_ids(tokenizer, prompts, policy, ppo.response_length, "ppo.response_length")
+    proxy = score_token_lists(
+        rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device
+    )
+    gold = get_gold_scorer(params.annotator.gold)([s["response"] for s in samples])
+    return [{"proxy": p, "gold": g} for p, g in zip(proxy, gold, strict=True)]
+
+
+def normalization_stats(scores: list[dict]) -> dict:
+    """What NORMALIZATION_FILE holds: the proxy's mean and std over base-policy samples (PPO normalises its
+    reward with them), and the gold's, to put both on one scale."""
+    proxy = np.array([s["proxy"] for s in scores])
+    gold = np.array([s["gold"] for s in scores])
+    return {
+        "mean": float(proxy.mean()),
+        "std": float(proxy.std() + 1e-8),
+        "n_samples": len(proxy),
+        "gold_mean": float(gold.mean()),
+        "gold_std": float(gold.std() + 1e-8),
+    }
 
 
 def load_reward_model(path: str | Path, device) -> tuple[object, dict]:

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
+import datasets
 import torch
+from dvclive import Live
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
+from transformers.integrations import DVCLiveCallback
 from transformers.modeling_outputs import SequenceClassifierOutput
-from trl import RewardTrainer
+from trl import RewardConfig, RewardTrainer
+
+from pipeline.errors import finite_loss_callback
+from pipeline.models import autocast_dtype
+from pipeline.reward import preference_features
 
 
 def group_rows(group_keys: list) -> list[list[int]]:
@@ -138,3 +146,49 @@ class GroupedRewardTrainer(RewardTrainer):
             self._metrics[mode]["margin"].append(self.accelerator.gather_for_metrics(margin).mean().item())
         outputs = SequenceClassifierOutput(logits=torch.cat([rewards_chosen, rewards_rejected])[:, None])
         return (loss, outputs) if return_outputs else loss
+
+
+def reward_config(cfg, seed: int, device) -> RewardConfig:
+    """TRL's RewardConfig from the reward_model params (no Trainer checkpoints: the stage saves the model)."""
+    return RewardConfig(
+        output_dir="checkpoints/reward_model",
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.lr,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=0,
+        logging_steps=10,
+        eval_strategy="epoch",
+        save_strategy="no",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device.type == "cpu",
+        bf16=autocast_dtype(device) is not None,
+        report_to=[],
+        disable_dropout=True,
+        # TRL turns it on by default; this model is small enough that recomputing activations only costs time
+        activation_checkpointing=False,
+        max_length=None,  # ids are cut in preference_features, exactly as PPO will see them
+        dataloader_num_workers=0,
+    )
+
+
+def train_reward_model(model, tokenizer, train_pairs: list[dict], test_pairs: list[dict], cfg, seed: int, device, live_dir: Path):
+    """(trainer, training loss) of GroupedRewardTrainer run on the pairs; the curves go to DVCLive in `live_dir`."""
+    train_ds = datasets.Dataset.from_dict(preference_features(train_pairs, cfg.max_length))
+    test_ds = datasets.Dataset.from_dict(preference_features(test_pairs, cfg.max_length))
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
+        trainer = GroupedRewardTrainer(
+            model=model,
+            args=reward_config(cfg, seed, device),
+            train_dataset=train_ds,
+            eval_dataset=test_ds,
+            processing_class=tokenizer,
+            data_collator=DedupPreferenceCollator(tokenizer.pad_token_id),
+            callbacks=[DVCLiveCallback(live=live), finite_loss_callback()],
+            group_keys=[tuple(p["prompt_ids"]) for p in train_pairs],
+        )
+        train_loss = trainer.train().training_loss
+    return trainer, train_loss

@@ -26,8 +26,8 @@ from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOO
 
 from metrics.reward_model import gold_accuracy, pairwise_accuracy
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs
-from pipeline.io import MANIFEST_NAME, atomic_output, dumps, manifest, write_csv, write_json, write_jsonl
-from pipeline.models import autocast_dtype, save_model
+from pipeline.io import manifest, write_csv, write_json, write_jsonl
+from pipeline.models import autocast_dtype, save_model_with_manifest
 from pipeline.ppo_eval import evaluate_point
 from pipeline.reward import score_token_lists
 
@@ -73,7 +73,7 @@ def trainer_args(cls, cfg, *, seed: int, device, max_steps: int, **extra):
         use_cpu=device.type == "cpu",
         bf16=autocast_dtype(device) is not None,
         report_to=[],
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         disable_dropout=True,
         dataloader_num_workers=0,
         **extra,
@@ -320,9 +320,7 @@ def last_logged(trainer, *keys: str) -> dict:
 
 def save_policy(policy, tokenizer, model_dir, config: dict, seed: int, device, stage: str) -> None:
     """The trained policy (safetensors) with its manifest: the run's only saved artefact (TRL's empty output_dir goes)."""
-    with atomic_output(model_dir) as tmp:
-        save_model(policy.cpu(), tokenizer, tmp)
-        (tmp / MANIFEST_NAME).write_text(dumps(manifest(config, seed, str(device), stage=stage)))
+    save_model_with_manifest(policy.cpu(), tokenizer, model_dir, manifest(config, seed, str(device), stage=stage))
     with contextlib.suppress(OSError):  # not empty (another run's files): leave it
         Path(TRL_OUTPUT_DIR).rmdir()
 

@@ -379,8 +379,8 @@ def methods_section(ctx: Context) -> str:
     note = (
         "Gold reward of each curve where it first reaches a KL budget, interpolated linearly in KL between the two "
         "evaluation points around it (CI bounds too, an approximation); blank (n/a) where a curve does not reach the "
-        "budget, nothing is extrapolated. Best-of-n uses the base policy's samples and its analytic KL; PPO curves "
-        "use their held-out evaluation points. Highest gold at each budget:"
+        "budget, nothing is extrapolated. Best-of-n uses the base policy's samples and its analytic KL; trained curves "
+        "(PPO, DPO, RLOO, GRPO) use their held-out evaluation points. Highest gold at each budget:"
     )
     return "\n\n".join([note, "\n".join(verdicts) or "- fewer than two curves at every budget", md_table(headers, rows)])
 
@@ -418,6 +418,16 @@ def reward_model_section(ctx: Context, calibration: pd.DataFrame | None, scores:
         if prefs.get("n_identical_dropped"):
             pairs.append(
                 ("pairs dropped from the file (chosen = rejected up to whitespace)", fmt(prefs.get("n_identical_dropped")))
+            )
+    for curve in ctx.curves:  # DPO's implicit reward beta log(pi/pi_ref) is a reward model too
+        held = get(ctx.metrics, "curves", curve.name, "held_out") or {}
+        if "implicit_reward_accuracy" in held:
+            pairs.append(
+                (
+                    f"{ctx.html_label(curve.name)}: implicit reward on the same held-out pairs",
+                    f"accuracy {fmt(held['implicit_reward_accuracy'])} on labels, "
+                    f"{fmt(held.get('implicit_reward_accuracy_gold'))} on the gold order",
+                )
             )
     parts = [kv_table(pairs)]
     if rm.get("constant_output") is True:

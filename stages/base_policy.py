@@ -11,41 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from dvclive import Live
-from transformers.integrations import DVCLiveCallback
 
 from pipeline.config import ConfigError, load_params
-from pipeline.errors import finite_loss_callback
-from pipeline.io import (
-    MANIFEST_NAME,
-    atomic_output,
-    clear_checkpoints,
-    dumps,
-    log,
-    manifest,
-    read_jsonl,
-    remove_outputs,
-    stage_timer,
-    tree_digest,
-    write_json,
-)
-from pipeline.models import (
-    autocast_dtype,
-    fetch_pretrained,
-    is_local_dir,
-    new_gpt2,
-    resolve_device,
-    save_model,
-    seed_everything,
-    train_tokenizer,
-)
-from pipeline.pretrain import (
-    PackedBlocks,
-    config_fingerprint,
-    held_out_perplexity,
-    prepare_checkpoint_dir,
-    pretrain,
-    training_args,
-)
+from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
+from pipeline.models import fetch_pretrained, is_local_dir, resolve_device, save_model_with_manifest, seed_everything
+from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain_from_scratch
 from pipeline.stage import run_stage
 from pipeline.user_files import require_dependency
 
@@ -72,23 +42,9 @@ def main() -> None:
 
     with stage_timer("base_policy"):
         if cfg.base == "scratch":
-            tokenizer = train_tokenizer(train_texts, cfg.vocab_size)
-            model = new_gpt2(tokenizer, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
-            resume = prepare_checkpoint_dir(
-                CKPT_DIR, config_fingerprint(cfg, params.seed, tree_digest(CORPUS_DIR / "train.jsonl"))
+            model, tokenizer, train_stats = pretrain_from_scratch(
+                cfg, params.seed, train_texts, CORPUS_DIR / "train.jsonl", CKPT_DIR, RESULTS_DIR / "live", device
             )
-            if resume:
-                log.info("resuming pretraining from %s", CKPT_DIR)
-            args = training_args(cfg, params.seed, CKPT_DIR, device.type == "cpu", autocast_dtype(device) is not None)
-            with Live(str(RESULTS_DIR / "live"), dvcyaml=False, save_dvc_exp=False, resume=resume) as live:
-                train_stats = pretrain(
-                    model,
-                    tokenizer,
-                    PackedBlocks(train_texts, tokenizer, cfg.block_size),
-                    args,
-                    [DVCLiveCallback(live=live), finite_loss_callback()],
-                    resume,
-                )
         else:
             log.info("snapshotting pretrained base %s", cfg.base)
             model, tokenizer = pretrained
@@ -98,9 +54,9 @@ def main() -> None:
         model.to(device)
         val_blocks = PackedBlocks(val_texts, tokenizer, min(cfg.block_size, model.config.max_position_embeddings))
         perplexity = held_out_perplexity(model, val_blocks, cfg.batch_size, cfg.eval_batches, device)
-        with atomic_output(MODEL_DIR) as tmp:
-            save_model(model.cpu(), tokenizer, tmp)
-            (tmp / MANIFEST_NAME).write_text(dumps(manifest(cfg.model_dump(), params.seed, str(device), stage="base_policy")))
+        save_model_with_manifest(
+            model.cpu(), tokenizer, MODEL_DIR, manifest(cfg.model_dump(), params.seed, str(device), stage="base_policy")
+        )
         clear_checkpoints(CKPT_DIR)  # they exist only to resume an interrupted run; a finished one starts afresh
     n_params = sum(p.numel() for p in model.parameters())
     metrics = {"perplexity": perplexity, "n_params": n_params, "vocab_size": len(tokenizer), **train_stats}

@@ -8,13 +8,13 @@ table) and results/frontier.csv (reward-KL points of PPO evaluations and best-of
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from metrics import best_of_n, evaluate_policy, metric_info
-from metrics.frontier import curve_peak, frontier_table
+from metrics.evaluation import best_of_n_sizes, sample_table
+from metrics.frontier import curve_peaks, frontier_table
 from pipeline.config import curve_name, curve_results_dir, gold_available, load_params, policy_sources, rl_curves
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
@@ -24,21 +24,6 @@ from pipeline.stage import run_stage
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "generate")
-SAMPLE_FIELDS = (
-    "prompt_id",
-    "prompt",
-    "policy",
-    "sample_idx",
-    "response",
-    "n_tokens",
-    "ended_with_eos",
-    "logprob",
-    "ref_logprob",
-    "gold_reward",
-    "gold_reward_norm",
-    "proxy_reward",
-    "proxy_reward_norm",
-)
 
 
 def load_curves(params) -> list[tuple[str, str, float, pd.DataFrame]]:
@@ -78,11 +63,10 @@ def main() -> None:
         policies = {
             name: evaluate_policy(recs, samples["base"], vocab_size=len(tokenizer), **boot) for name, recs in samples.items()
         }
-        ns = [2**i for i in range(int(math.log2(cfg.best_of_n_max)) + 1)]
-        bon = {str(n): v for n, v in best_of_n(base_pool, ns, **boot).items()}
+        bon = {str(n): v for n, v in best_of_n(base_pool, best_of_n_sizes(cfg.best_of_n_max), **boot).items()}
         curves = load_curves(params)
         points = frontier_table(curves, bon, policies)
-        peaks = {name: curve_peak(points[(points["curve"] == name) & (points["method"] != "policy")]) for _, name, _, _ in curves}
+        peaks = curve_peaks(points, [name for _, name, _, _ in curves])
         probes = probe_scores(gold_fn) if gold_fn is not None else []
     upstream = {stage: read_json(RESULTS / stage / "metrics.json") for stage in UPSTREAM}
     upstream["curves"] = curve_summaries(params)
@@ -99,9 +83,7 @@ def main() -> None:
         "gold_probes": {"order_holds": probe_order_holds(probes), "scores": probes} if probes else None,
     }
     write_csv(RESULTS / "frontier.csv", points)
-    write_jsonl(
-        RESULTS / "samples.jsonl", ({k: r[k] for k in SAMPLE_FIELDS if k in r} for recs in samples.values() for r in recs)
-    )
+    write_jsonl(RESULTS / "samples.jsonl", sample_table(samples))
     write_json(RESULTS / "metric_info.json", metric_info())
     write_json(RESULTS / "metrics.json", summary)
 

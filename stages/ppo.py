@@ -12,45 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from accelerate import Accelerator
-from dvclive import Live
 
-from pipeline.config import ConfigError, curve_dir, curve_model_dir, curve_results_dir, gold_available, load_params
+from pipeline.config import curve_dir, curve_model_dir, curve_results_dir, gold_available, load_params
 from pipeline.generation import context_positions, fit_prompt_ids
 from pipeline.gold import get_gold_scorer
-from pipeline.io import (
-    MANIFEST_NAME,
-    atomic_output,
-    clear_checkpoints,
-    dumps,
-    log,
-    manifest,
-    read_jsonl,
-    remove_outputs,
-    stage_timer,
-    write_csv,
-    write_json,
-    write_jsonl,
-)
-from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model, seed_everything
+from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
+from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model_with_manifest, seed_everything
 from pipeline.ppo_checkpoint import CheckpointCallback, load_checkpoint, run_fingerprint
-from pipeline.ppo_eval import EvalCallback
-from pipeline.ppo_trainer import PPOTrainer, prompt_batch
+from pipeline.ppo_eval import EvalCallback, write_curve_files
+from pipeline.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, phase_timings
 from pipeline.reward import load_reward_model
 from pipeline.stage import parse_knob, run_stage
 
 BASE_DIR, RM_DIR = Path("models/base"), Path("models/reward")
-
-
-def write_curves(history: list[dict], live_dir: Path) -> None:
-    """DVCLive curves written once from the (checkpointed) history, so a resumed run logs each step once."""
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
-        for row in history:
-            for name, value in row.items():
-                if name != "update":
-                    live.log_metric(name, value)
-            live.next_step()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,10 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         read_jsonl("data/prompts/eval.jsonl")[: cfg.n_eval_prompts],
     )
     query_tokens = tokenizer([p["prompt"] for p in train_prompts], add_special_tokens=False)["input_ids"]
-    try:  # fail early, before loading models, on too few prompts or an indivisible batch
-        prompt_batch(len(train_prompts), cfg.batch_size, 0, params.seed, 0, acc.num_processes)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    # fail early, before loading models, on too few prompts or an indivisible batch
+    check_prompt_batches(len(train_prompts), cfg.batch_size, params.seed, acc.num_processes)
     remove_outputs(model_dir, results_dir)
 
     with stage_timer(f"ppo@{kl_coef}", write=False) as timings:
@@ -103,40 +76,17 @@ def main(argv: list[str] | None = None) -> None:
             query_tokens, callbacks=[evaluator, CheckpointCallback(ckpt_dir, fingerprint, cfg.checkpoint_every)]
         )
         acc.wait_for_everyone()
-        for key in ("time/generation_s", "time/scoring_s", "time/update_s"):
-            timings[key.split("/")[1]] = round(sum(h.get(key, 0.0) for h in history), 2)
+        timings |= phase_timings(history)
         if acc.is_main_process:
-            with atomic_output(model_dir) as tmp:
-                save_model(trainer.unwrapped.policy.cpu(), tokenizer, tmp)
-                (tmp / MANIFEST_NAME).write_text(
-                    dumps(
-                        manifest(
-                            cfg.model_dump() | {"kl_coef": kl_coef},
-                            params.seed,
-                            str(device),
-                            stage="ppo",
-                            processes=acc.num_processes,
-                        )
-                    )
-                )
+            policy_manifest = manifest(
+                cfg.model_dump() | {"kl_coef": kl_coef}, params.seed, str(device), stage="ppo", processes=acc.num_processes
+            )
+            save_model_with_manifest(trainer.unwrapped.policy.cpu(), tokenizer, model_dir, policy_manifest)
             clear_checkpoints(ckpt_dir)
     if not acc.is_main_process:
         return
-    write_curves(history, results_dir / "live")
-    evals = pd.DataFrame(
-        [{"update": h["update"]} | {k: v for k, v in h.items() if k.startswith("eval/")} for h in history if "eval/kl" in h]
-    )
-    write_csv(results_dir / "eval.csv", evals.rename(columns=lambda c: c.removeprefix("eval/")))
-    write_jsonl(results_dir / "eval_samples.jsonl", trainer.state.eval_samples)
-    final = history[-1]
-    summary = {
-        "kl_coef": kl_coef,
-        "final_kl": final["objective/kl"],
-        "final_scores": final["objective/scores"],
-        "updates": cfg.total_updates,
-        "episodes": trainer.state.episode,
-        "processes": acc.num_processes,
-    }
+    write_curve_files(results_dir, history, trainer.state.eval_samples)
+    summary = curve_summary(kl_coef, history, cfg, trainer.state.episode, acc.num_processes)
     log.info("ppo@%s: %s", kl_coef, summary)
     write_json(results_dir / "metrics.json", summary)
     write_json(results_dir / "timing.json", timings)

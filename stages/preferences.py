@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import ConfigError, load_params
-from pipeline.generation import context_positions, encode_prompts, fit_prompt_ids, generate_samples
+from pipeline.config import load_params
+from pipeline.generation import generate_samples, sampled_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_timer, write_json, write_jsonl
 from pipeline.models import check_room, load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
-from pipeline.preferences import (
-    chat_renderer,
-    load_user_rows,
-    simulate_pairs,
-    split_pairs,
-    tokenize_pairs,
-    uses_preference_prompts,
-)
+from pipeline.preferences import chat_renderer, checked_split, data_flags, load_user_rows, simulate_pairs, tokenize_pairs
 from pipeline.stage import run_stage
 from pipeline.user_files import require_dependency
 
@@ -56,12 +49,8 @@ def simulated(params, device, tokenizer, prompts: list[dict]) -> tuple[list[dict
         stop_at_eos=cfg.stop_at_eos,
         with_logprobs=False,
     )
-    texts = [p["prompt"] for p in prompts]
-    # the ids the samples continued (cut to the context as generate_samples cuts them), so the reward model sees what PPO scores
-    fitted = fit_prompt_ids(
-        encode_prompts(tokenizer, texts), context_positions(model), cfg.max_new_tokens, "preferences.max_new_tokens"
-    )
-    prompt_ids = dict(zip(texts, fitted, strict=True))
+    # the ids the samples continued, so the reward model sees what PPO scores
+    prompt_ids = sampled_prompt_ids(tokenizer, prompts, model, cfg.max_new_tokens, "preferences.max_new_tokens")
     for s, g in zip(samples, gold([s["response"] for s in samples]), strict=True):
         s |= {"gold": g, "prompt_ids": prompt_ids[s["prompt"]]}
     return simulate_pairs(samples, params.annotator, params.seed)
@@ -72,30 +61,6 @@ def from_user(params, tokenizer) -> tuple[list[dict], dict]:
     rows = load_user_rows(params.preferences, chat_renderer(tokenizer))
     stats = {"n_pairs": len(rows), "n_identical_dropped": rows.n_identical_dropped, "source": params.preferences.source}
     return tokenize_pairs(rows, tokenizer), stats
-
-
-def checked_split(items: list[dict], test_fraction: float, what: str = "pairs") -> tuple[list[dict], list[dict]]:
-    """`split_pairs`, with the reason when a side is empty: one shared prompt cannot be split at all."""
-    train, test = split_pairs(items, test_fraction)
-    if train and test:
-        return train, test
-    n_prompts = len({p["prompt"] for p in items})
-    if n_prompts <= 1:
-        shared = repr(items[0]["prompt"][:60]) if items else "none"
-        raise ConfigError(
-            f"preferences: all {len(items)} {what} share one prompt ({shared}), and the split is by prompt so no test prompt is trained on; "
-            "give the pairs their own prompts (a prompt column, or a common start of chosen and rejected)"
-        )
-    raise ConfigError(
-        f"preferences: {len(items)} {what} over {n_prompts} prompts give an empty {'test' if train else 'train'} split; "
-        "add pairs or change preferences.test_fraction"
-    )
-
-
-def data_flags(cfg) -> dict:
-    """What later stages must honour: real labels have no gold scorer to judge them, and the policies
-    optimise the preference data's prompts unless preferences.prompts chooses the corpus."""
-    return {"gold_available": cfg.source == "simulated", "prompts": "pairs" if uses_preference_prompts(cfg) else "corpus"}
 
 
 def main() -> None:

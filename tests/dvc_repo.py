@@ -71,6 +71,13 @@ def commit(repo: Path, message: str) -> None:
     sh(repo, "git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", message, "--allow-empty")
 
 
+def restore_head(repo: Path) -> None:
+    """Workspace back to the last commit: tracked files, untracked leftovers and DVC outputs (from the cache)."""
+    sh(repo, "git", "reset", "--hard", "-q")
+    sh(repo, "git", "clean", "-fdq")
+    dvc(repo, "checkout", "--force")
+
+
 def ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 

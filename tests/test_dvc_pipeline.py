@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_after, set_param
+from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_after, restore_head, set_param
 
 # the tiny profile runs every method's curves: PPO at two KL coefficients, DPO, RLOO and GRPO at one value each
 STAGES = [
@@ -126,17 +126,20 @@ def test_killed_runs_resume_to_the_same_metrics(repo):
 
 
 def test_experiment_run_and_diffs(repo):
-    out = dvc(repo, "exp", "run", "-S", "curves.ppo_kl_coef=[0.05,0.5]", "-n", "kl05").stdout
-    assert ran_stages(out)[:2] == ["ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
-    params_diff = dvc(repo, "params", "diff").stdout
-    assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
-    metrics_diff = dvc(repo, "metrics", "diff", "--json").stdout
-    changed = json.loads(metrics_diff)["results/metrics.json"]
-    assert any(k.startswith("policies.ppo_kl0p5.") for k in changed)
-    show = json.loads(dvc(repo, "exp", "show", "--json").stdout)
-    names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
-    assert "kl05" in names
-    assert "curves.ppo_kl_coef" in dvc(repo, "exp", "diff").stdout
+    try:
+        out = dvc(repo, "exp", "run", "-S", "curves.ppo_kl_coef=[0.05,0.5]", "-n", "kl05").stdout
+        assert ran_stages(out)[:2] == ["ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
+        params_diff = dvc(repo, "params", "diff").stdout
+        assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
+        metrics_diff = dvc(repo, "metrics", "diff", "--json").stdout
+        changed = json.loads(metrics_diff)["results/metrics.json"]
+        assert any(k.startswith("policies.ppo_kl0p5.") for k in changed)
+        show = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+        names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
+        assert "kl05" in names
+        assert "curves.ppo_kl_coef" in dvc(repo, "exp", "diff").stdout
+    finally:  # `dvc exp run` leaves the experiment in the workspace: back to the reference run for the next tests
+        restore_head(repo)
 
 
 def test_queued_experiments_in_parallel_and_compare(repo):
@@ -157,6 +160,40 @@ def test_queued_experiments_in_parallel_and_compare(repo):
     sh(repo, sys.executable, "-m", "reports.compare", "--out-dir", "cmp")
     table = (repo / "cmp" / "compare.md").read_text()
     assert "0.001" in table and "0.002" in table and "ppo.lr" in table
+
+
+def test_queued_report_only_change_reruns_only_report(repo):
+    """A queued run starts from the commit's dvc.lock and cache: upstream stages (pretraining, PPO) are skipped."""
+    import time
+
+    dvc(repo, "exp", "run", "--queue", "-n", "report-only", "-S", "report.figure_dpi=41")
+    dvc(repo, "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = next((ln for ln in dvc(repo, "queue", "status").stdout.splitlines() if "report-only" in ln), "")
+        if "Success" in line or "Failed" in line:
+            break
+        time.sleep(3)
+    assert "Success" in line, line
+    assert ran_stages(dvc(repo, "queue", "logs", "report-only").stdout) == ["report"]
+
+
+def test_shared_remote_push_then_pull_into_a_fresh_clone(repo, tmp_path):
+    """README's shared-remote recipe, with a local folder standing in for a bucket: push, clone, pull, up to date."""
+    from tests.dvc_repo import sh
+
+    bucket, clone = tmp_path / "bucket", tmp_path / "clone"
+    dvc(repo, "remote", "add", "--local", "-d", "shared", str(bucket))  # --local: the fixture repo's tracked config stays
+    try:
+        dvc(repo, "push")
+    finally:
+        dvc(repo, "remote", "remove", "--local", "shared")
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    assert not (clone / "models/base").exists()
+    dvc(clone, "remote", "add", "--local", "-d", "shared", str(bucket))
+    dvc(clone, "pull")
+    assert (clone / "models/base/model.safetensors").read_bytes() == (repo / "models/base/model.safetensors").read_bytes()
+    assert "Data and pipelines are up to date" in dvc(clone, "status").stdout
 
 
 def test_ppo_under_accelerate_launch_with_two_processes(repo):

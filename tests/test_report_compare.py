@@ -1,4 +1,4 @@
-"""Cross-experiment comparison from a hand-made `dvc exp show --json` (dvc 3.x shape)."""
+"""Cross-experiment comparison from hand-made `dvc exp show --json` records (dvc 3.x shape, current metrics layout)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,64 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from reports.compare import collect_runs, group_runs, main, t_interval, varying_params
+import reports.compare as compare_mod
+from reports.compare import (
+    UNIT,
+    collect_runs,
+    extract_policies,
+    frontier_metric,
+    group_runs,
+    main,
+    t_interval,
+    varying_params,
+)
+
+RAW_PROXY = 1234.5  # raw proxy scores: never shown (not comparable across reward models)
 
 
-def _data(seed: int, kl_coef: float, gold: float | None, kl: float | None, acc: float = 0.85) -> dict[str, Any]:
-    metrics = {
-        "policies": {"ppo": {"gold_reward": {"mean": gold}, "kl": {"mean": kl}, "proxy_reward": {"mean": 2 * (gold or 0)}}},
-        "reward_model": {"accuracy_gold": acc},
+def _ci(mean: float | None) -> dict[str, Any]:
+    return {"mean": mean, "ci_low": None if mean is None else mean - 0.01, "ci_high": None if mean is None else mean + 0.01}
+
+
+def _policy(gold: float | None, kl: float | None, proxy_norm: float, win: float = 0.6) -> dict[str, Any]:
+    out = {
+        "kl": _ci(kl),
+        "proxy_reward": _ci(RAW_PROXY),
+        "proxy_reward_norm": _ci(proxy_norm),
+        "distinct_2_across_input": _ci(0.8),
     }
-    params = {"seed": seed, "ppo": {"kl_coef": kl_coef, "steps": 50}, "annotator": {"seed": seed + 100}}
+    if gold is not None:
+        out |= {"gold_reward": _ci(gold), "win_rate_vs_base": _ci(win)}
+    return out
+
+
+def _metrics(gold: float | None, kl: float | None, dpo: bool = False, acc: float = 0.85) -> dict[str, Any]:
+    """metrics.json with base, one PPO curve (β=0.05), optionally a DPO curve, and best-of-n at n=1..64."""
+    g = (lambda x: x) if gold is not None else (lambda x: None)
+    policies = {"base": _policy(g(-0.7), 0.0, 0.0, 0.5), "ppo_kl0p05": _policy(gold, kl, 1.5)}
+    curves = {"ppo_kl0p05": {"method": "ppo", "knob": 0.05, "kl_coef": 0.05}}
+    if dpo:
+        policies["dpo_kl0p1"] = _policy(g(0.1), 4.0, 0.9, 0.7)
+        curves["dpo_kl0p1"] = {"method": "dpo", "knob": 0.1}
+    bon = {}
+    for n in (1, 2, 4, 8, 16, 32, 64):
+        kl_n = math.log(n) - (n - 1) / n
+        b = {"kl": kl_n, "sqrt_kl": math.sqrt(kl_n), "proxy_reward": _ci(RAW_PROXY), "proxy_reward_norm": _ci(0.3 * math.log2(n))}
+        if gold is not None:
+            b["gold_reward"] = _ci(-0.7 + 0.05 * math.log2(n))
+        bon[str(n)] = b
+    out = {"policies": policies, "curves": curves, "best_of_n": bon, "reward_model": {"accuracy_gold": acc}}
+    out["preferences"] = {"gold_available": gold is not None}
+    return out
+
+
+def _data(seed: int, kl_coef: float, gold: float | None, kl: float | None, dpo: bool = False, lr: float = 0.001) -> dict:
+    params = {"seed": seed, "ppo": {"kl_coef": kl_coef, "steps": 50, "lr": lr}, "annotator": {"seed": seed + 100}}
     return {
-        "rev": f"rev{seed}{kl_coef}",
+        "rev": f"rev{seed}{kl_coef}{gold}",
         "timestamp": "2025-01-01T00:00:00",
         "params": {"params.yaml": {"data": params}},
-        "metrics": {"results/metrics.json": {"data": metrics}},
+        "metrics": {"results/metrics.json": {"data": _metrics(gold, kl, dpo)}},
         "deps": {},
         "outs": {},
         "meta": {"has_checkpoints": False},
@@ -39,16 +83,17 @@ def _exp(name: str, data: dict[str, Any] | None, state: str | None = "success", 
     }
 
 
-A = [(1, 0.50, 1.00), (2, 0.56, 1.21), (3, 0.53, 1.44)]  # kl_coef 0.05: (seed, gold, kl)
+A = [(1, 0.50, 1.00), (2, 0.56, 1.21), (3, 0.53, 1.44)]  # kl_coef 0.05: (seed, gold, kl); with a DPO curve
 B = [(1, 0.40, 0.25), (2, 0.44, 0.36)]  # kl_coef 0.2
+BASELINE_GOLD, WORKSPACE_GOLD, FAILED_GOLD = 0.777, 0.888, 0.999
 
 
-def exp_show_records() -> list[dict[str, Any]]:
-    experiments = [_exp(f"a-s{s}", _data(s, 0.05, g, k)) for s, g, k in A]
+def exp_show_records(head_metrics: bool = True) -> list[dict[str, Any]]:
+    experiments = [_exp(f"a-s{s}", _data(s, 0.05, g, k, dpo=True)) for s, g, k in A]
     experiments += [_exp(f"b-s{s}", _data(s, 0.2, g, k)) for s, g, k in B]
     experiments += [
-        _exp("c-s1", _data(1, 0.5, 0.2, None)),  # missing kl: counted, no frontier point
-        _exp("failed", _data(9, 0.05, 99.0, 99.0), state="failed"),
+        _exp("c-s1", _data(1, 0.5, 0.2, None)),  # missing kl: counted, no PPO frontier point
+        _exp("failed", _data(9, 0.05, FAILED_GOLD, 9.0), state="failed"),
         _exp("queued", None, state="queued"),
         _exp(
             "broken",
@@ -57,24 +102,70 @@ def exp_show_records() -> list[dict[str, Any]]:
                 "metrics": {"results/metrics.json": {"error": {"type": "FileNotFoundError", "msg": "x"}}},
             },
         ),
-        _exp("errored", _data(7, 0.05, 99.0, 99.0), state=None, error={"msg": "boom", "type": "DvcException"}),
+        _exp("errored", _data(7, 0.05, FAILED_GOLD, 9.0), state=None, error={"msg": "boom", "type": "DvcException"}),
     ]
+    head = _data(4, 0.05, BASELINE_GOLD, 2.0)
+    if not head_metrics:
+        head["metrics"] = {"results/metrics.json": {"error": {"type": "FileNotFoundError", "msg": "not in cache"}}}
     return [
-        {"rev": "workspace", "name": None, "data": _data(5, 0.05, 77.0, 77.0), "error": None, "experiments": None},
-        {"rev": "0123abcd" * 5, "name": "main", "data": _data(4, 0.05, 55.0, 55.0), "error": None, "experiments": experiments},
+        {"rev": "workspace", "name": None, "data": _data(5, 0.05, WORKSPACE_GOLD, 2.0), "error": None, "experiments": None},
+        {"rev": "0123abcd" * 5, "name": "main", "data": head, "error": None, "experiments": experiments},
     ]
+
+
+def _run_cli(tmp_path: Path, records: list[dict[str, Any]]) -> tuple[str, Path]:
+    exp_json = tmp_path / "exp_show.json"
+    exp_json.write_text(json.dumps(records))
+    out = tmp_path / "compare"
+    assert main(["--input", str(exp_json), "--out-dir", str(out), "--dpi", "30"]) == 0
+    return (out / "compare.md").read_text(), out / "compare_frontier.png"
+
+
+def _rows(text: str, prefix: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith(prefix)]
 
 
 def test_collect_and_group_runs() -> None:
     runs = collect_runs(exp_show_records())
-    assert [r.name for r in runs] == ["a-s1", "a-s2", "a-s3", "b-s1", "b-s2", "c-s1"]
+    # the HEAD baseline first, then finished experiments; failed, queued, errored, metric-less and workspace skipped
+    assert [r.name for r in runs] == ["main", "a-s1", "a-s2", "a-s3", "b-s1", "b-s2", "c-s1"]
+    assert runs[0].baseline == "baseline (HEAD, main, 0123abc)" and all(r.baseline is None for r in runs[1:])
     groups = group_runs(runs)
-    assert [len(g.runs) for g in groups] == [3, 2, 1]
+    # the baseline shares group a's params but stays a group of its own
+    assert [(g.gid, len(g.runs)) for g in groups] == [("B", 1), ("1", 3), ("2", 2), ("3", 1)]
     # seeds of every section are ignored when grouping
     assert varying_params(groups) == ["ppo.kl_coef"]
-    assert runs[0].seed == 1 and runs[0].values["sqrt_kl"] == pytest.approx(1.0)
-    with_baselines = collect_runs(exp_show_records(), include_baselines=True)
-    assert [r.name for r in with_baselines][0] == "main" and len(with_baselines) == 7
+    assert runs[1].seed == 1 and runs[1].policies["ppo_kl0p05"]["sqrt_kl"] == pytest.approx(1.0)
+    assert groups[1].values("ppo_kl0p05", "gold_reward") == [0.50, 0.56, 0.53]
+
+
+def test_workspace_stands_in_when_head_has_no_metrics() -> None:
+    runs = collect_runs(exp_show_records(head_metrics=False))
+    assert runs[0].baseline == "baseline (workspace)"
+    assert runs[0].policies["ppo_kl0p05"]["gold_reward"] == WORKSPACE_GOLD
+
+
+def test_policies_discovered_from_metrics() -> None:
+    values, info = extract_policies(_metrics(0.5, 1.0, dpo=True))
+    assert set(info) == {"base", "dpo_kl0p1", "ppo_kl0p05", "best_of_n@1", "best_of_n@4", "best_of_n@16", "best_of_n@64"}
+    ordered = sorted(info.values(), key=lambda p: p.order)
+    assert [p.label for p in ordered] == [
+        "base policy",
+        "PPO (β=0.05)",
+        "DPO (β=0.1)",
+        "best-of-1",
+        "best-of-4",
+        "best-of-16",
+        "best-of-64",
+    ]
+    assert info["dpo_kl0p1"].series == "dpo" and info["best_of_n@4"].series == "best_of_n"
+    # the normalised proxy, never the raw score
+    assert values["ppo_kl0p05"]["proxy_reward_norm"] == 1.5 and "proxy_reward" not in values["ppo_kl0p05"]
+    assert values["best_of_n@16"]["sqrt_kl"] == pytest.approx(math.sqrt(math.log(16) - 15 / 16))
+    assert values["dpo_kl0p1"]["sqrt_kl"] == pytest.approx(2.0)
+    # best-of-n falls back to every n present when none of the usual ones is
+    _, only_odd = extract_policies({"best_of_n": {"3": {"kl": 0.1}, "5": {"kl": 0.2}}})
+    assert list(only_odd) == ["best_of_n@3", "best_of_n@5"]
 
 
 def test_t_interval() -> None:
@@ -87,20 +178,101 @@ def test_t_interval() -> None:
     assert t_interval([]).mean is None
 
 
-def test_cli_writes_table_and_figure(tmp_path: Path) -> None:
-    exp_json = tmp_path / "exp_show.json"
-    exp_json.write_text(json.dumps(exp_show_records()))
-    out = tmp_path / "compare"
-    assert main(["--input", str(exp_json), "--out-dir", str(out), "--dpi", "40"]) == 0
-    text = (out / "compare.md").read_text()
-    png = out / "compare_frontier.png"
+def test_t_interval_respects_metric_range() -> None:
+    wins = [0.97, 0.99, 1.0]
+    raw = t_interval(wins)
+    assert raw.high is not None and raw.high > 1.0  # an unclipped t-interval leaves [0, 1]
+    iv = t_interval(wins, bounds=UNIT)
+    assert iv.high == 1.0 and iv.low == pytest.approx(raw.low) and 0.0 <= iv.low <= iv.mean <= iv.high
+    kl = t_interval([0.01, 0.5, 0.02], bounds=(0.0, math.inf))
+    assert kl.low == 0.0 and kl.high is not None and kl.high > kl.mean
+    gold = t_interval([-0.99, -0.98, -0.6], bounds=(-1.0, 1.0))
+    assert gold.low == -1.0 and gold.high == pytest.approx(t_interval([-0.99, -0.98, -0.6]).high) and gold.high < 1.0
+
+
+def test_cli_writes_tables_and_figure(tmp_path: Path) -> None:
+    text, png = _run_cli(tmp_path, exp_show_records())
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG" and "(compare_frontier.png)" in text
-    rows = [ln for ln in text.splitlines() if ln.startswith("| 1: ")]
-    assert len(rows) == 1 and "`ppo.kl_coef`=0.05" in rows[0] and "3 (1, 2, 3)" in rows[0]
-    iv = t_interval([g for _, g, _ in A])
-    assert "0.530 [" in rows[0] and f"{iv.low:.3f}" in rows[0]
+    assert "Student-t interval across seeds, clipped to the metric's range" in text
+    # groups: the baseline clearly labelled, then the experiment groups
+    base_row = _rows(text, "| B: ")
+    assert len(base_row) == 1 and "**baseline (HEAD, main, 0123abc)**" in base_row[0] and "1 (4)" in base_row[0]
+    row1 = _rows(text, "| 1: ")
+    assert len(row1) == 1 and "`ppo.kl_coef`=0.05" in row1[0] and "3 (1, 2, 3)" in row1[0]
+    # policies of every group, with human labels; the DPO curve of group 1
+    ppo1 = _rows(text, "| 1 | PPO (β=0.05) |")
+    iv = t_interval([g for _, g, _ in A], bounds=(-1.0, 1.0))
+    assert len(ppo1) == 1 and "0.530 [" in ppo1[0] and f"{iv.low:.3f}" in ppo1[0]
+    assert len(_rows(text, "| 1 | DPO (β=0.1) |")) == 1 and not _rows(text, "| 2 | DPO")
+    assert len(_rows(text, "| 2 | best-of-64 |")) == 1 and not _rows(text, "| 2 | best-of-2 |")
+    assert len(_rows(text, "| B | PPO (β=0.05) |")) == 1 and str(BASELINE_GOLD) in _rows(text, "| B | PPO")[0]
     assert "0.200 (n=1)" in text  # a one-seed group shows its value without an interval
-    assert "99.0" not in text and "77.0" not in text and "55.0" not in text  # failed, errored and baseline runs excluded
+    ppo3 = _rows(text, "| 3 | PPO (β=0.05) |")
+    assert "proxy reward (norm.)" in text and len(ppo3) == 1 and "| 1.50 (n=1) |" in ppo3[0]
+    assert "1234" not in text and "1.23e+03" not in text  # raw proxy never shown
+    assert str(WORKSPACE_GOLD) not in text and str(FAILED_GOLD) not in text  # workspace, failed and errored excluded
+
+
+def test_no_gold_runs_render_proxy_only(tmp_path: Path) -> None:
+    records = [
+        {"rev": "workspace", "name": None, "data": None, "error": None, "experiments": None},
+        {
+            "rev": "f" * 40,
+            "name": "main",
+            "data": _data(0, 0.05, None, 1.0),
+            "error": None,
+            "experiments": [_exp(f"s{s}", _data(s, 0.05, None, 1.0 + s / 10, lr=0.002)) for s in (1, 2)],
+        },
+    ]
+    groups = group_runs(collect_runs(records))
+    assert frontier_metric(groups) == "proxy_reward_norm"
+    text, png = _run_cli(tmp_path, records)
+    assert png.is_file()
+    policies = text.split("## Runs")[0].split("## Policies")[1]
+    assert "gold reward" not in policies and "win rate" not in policies and "proxy reward (norm.)" in policies
+    assert "proxy only" in text
+    assert "`ppo.lr`=0.002" in text and "`ppo.lr`=0.001" in text
+    assert len(_rows(text, "| 1 | PPO (β=0.05) |")) == 1
+
+
+def test_frontier_metric_needs_gold_in_every_group() -> None:
+    records = exp_show_records()
+    assert frontier_metric(group_runs(collect_runs(records))) == "gold_reward"
+    records[1]["experiments"].append(_exp("nogold", _data(1, 0.9, None, 1.0)))
+    assert frontier_metric(group_runs(collect_runs(records))) == "proxy_reward_norm"
+
+
+def test_figure_joins_policies_per_group_and_method(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    captured = {}
+
+    def fake_save(fig: Any, path: Path, dpi: int) -> Path:
+        captured["fig"] = fig
+        return path
+
+    monkeypatch.setattr(compare_mod, "save_figure", fake_save)
+    groups = group_runs(collect_runs(exp_show_records()))
+    assert compare_mod.plot_compare_frontier(groups, tmp_path / "f.png") is not None
+    fig = captured["fig"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "1: ppo.kl_coef=0.05 · DPO (β=0.1) (n=3)" in labels
+    assert "1: ppo.kl_coef=0.05 · best-of-n (n=1…64) (n=3)" in labels
+    assert any(lb.startswith("B: baseline (HEAD, main, 0123abc): ppo.kl_coef=0.05 · PPO") for lb in labels)
+    assert not any(lb.startswith("3:") and "PPO" in lb for lb in labels)  # group 3 has no KL: no PPO point
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("gold reward")
+    bon_lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4]  # best-of-n joined over n=1, 4, 16, 64
+    assert bon_lines and all(list(ln.get_xdata()) == sorted(ln.get_xdata()) for ln in bon_lines)
+
+
+def test_markdown_escapes_user_strings(tmp_path: Path) -> None:
+    records = exp_show_records()
+    evil = _data(1, 0.05, 0.3, 1.0)
+    m = evil["metrics"]["results/metrics.json"]["data"]
+    m["policies"]["x|<img src=x>"] = m["policies"]["ppo_kl0p05"]
+    evil["params"]["params.yaml"]["data"]["ppo"]["kl_coef"] = "a|b<script>"
+    records[1]["experiments"].append(_exp("e|vil", evil))
+    text, _ = _run_cli(tmp_path, records)
+    assert "<img" not in text and "<script>" not in text and "x&#124;&lt;img" in text and "e&#124;vil" in text
 
 
 def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,7 +280,11 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bad.write_text("{}")
     assert main(["--input", str(bad), "--out-dir", str(tmp_path)]) == 2
     assert main(["--input", str(tmp_path / "nope.json"), "--out-dir", str(tmp_path)]) == 2
-    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--input", str(bad), "--dpi", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and all(line.startswith(("error:", "usage:", "python -m")) or not line for line in err.splitlines())
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert main(["--input", str(empty), "--out-dir", str(tmp_path / "o")]) == 0

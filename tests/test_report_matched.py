@@ -74,3 +74,24 @@ def test_report_section_compares_every_curve_at_each_budget(tmp_path: Path) -> N
     labels = [r.split("|")[1].strip() for r in rows[2:]]
     assert labels == ["PPO (β=0.01)", "PPO (β=0.03)", "PPO (β=0.1)", "best-of-n"]
     assert "- KL 1 nats:" in block
+
+
+def test_dpo_implicit_reward_accuracy_sits_beside_the_reward_models(tmp_path: Path) -> None:
+    from reports.data import Curve
+    from reports.sections import Context, reward_model_section
+
+    metrics = {
+        "reward_model": {"accuracy": 0.61, "accuracy_gold": 0.68, "ece": 0.02},
+        "curves": {
+            "dpo_kl0p1": {
+                "method": "dpo",
+                "knob": 0.1,
+                "held_out": {"implicit_reward_accuracy": 0.575, "implicit_reward_accuracy_gold": 0.604},
+            },
+            "ppo_kl0p1": {"method": "ppo", "knob": 0.1},
+        },
+    }
+    curves = [Curve("dpo_kl0p1", 0.1, tmp_path, "dpo"), Curve("ppo_kl0p1", 0.1, tmp_path, "ppo")]
+    ctx = Context(metrics=metrics, results_dir=tmp_path, report_dir=tmp_path, figures_dir=tmp_path, dpi=40, curves=curves)
+    rows = [ln for ln in reward_model_section(ctx, None, None).splitlines() if "implicit reward" in ln]
+    assert len(rows) == 1 and "DPO" in rows[0] and "accuracy 0.575 on labels, 0.604 on the gold order" in rows[0]
