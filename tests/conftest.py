@@ -36,3 +36,22 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     out = tmp_path_factory.mktemp("tiny_model")
     save_model(model, tiny_tokenizer, out)
     return out
+
+
+@pytest.fixture
+def tiny_reward_args(tmp_path):
+    """RewardConfig of the reward-trainer tests: 3 epochs at a high learning rate, CPU, no saving or reporting."""
+    from trl import RewardConfig
+
+    return RewardConfig(
+        output_dir=str(tmp_path),
+        num_train_epochs=3,
+        learning_rate=3e-3,
+        per_device_train_batch_size=16,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        max_length=None,
+        logging_steps=100,
+        seed=0,
+    )

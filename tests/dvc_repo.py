@@ -82,6 +82,28 @@ def ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
 
+def repro_killed_when(repo: Path, ready, timeout: float, what: str, *args: str):
+    """Start `dvc repro *args` and SIGKILL its whole process group as soon as `ready()` returns something truthy.
+
+    Returns that value; fails naming `what` if the run ends, or `timeout` seconds pass, first.
+    """
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", *args],
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not (found := ready()):
+        assert proc.poll() is None and time.monotonic() < deadline, f"dvc repro ended or stalled before {what}"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return found
+
+
 def repro_killed_after(repo: Path, seconds: float, *args: str) -> bool:
     """Start `dvc repro`, SIGKILL its whole process group after `seconds`; return True if it was still running."""
     proc = subprocess.Popen(

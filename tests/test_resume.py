@@ -4,9 +4,6 @@ pretraining checkpoint never blocks a rerun."""
 import json
 import os
 import shutil
-import signal
-import subprocess
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +12,7 @@ from pipeline.config import Params, PolicyConfig
 from pipeline.io import tree_digest
 from pipeline.ppo_checkpoint import load_checkpoint, run_fingerprint
 from pipeline.pretrain import config_fingerprint, prepare_checkpoint_dir
-from tests.dvc_repo import BIN, commit, dvc, env, make_repo, set_param
+from tests.dvc_repo import commit, dvc, make_repo, repro_killed_when, set_param
 
 
 def test_tree_digest_follows_content_not_timestamps(tmp_path):
@@ -97,20 +94,11 @@ def test_incomplete_trainer_checkpoint_is_dropped_and_the_previous_kept(tmp_path
 # ---------------------------------------------------------------- end to end: a half-written checkpoint, then dvc repro
 def interrupt_after_checkpoint(repo, timeout: float = 300) -> int:
     """`dvc repro base_policy`, SIGKILLed once a complete pretraining checkpoint exists; returns its step."""
-    proc = subprocess.Popen(
-        [str(BIN / "dvc"), "repro", "base_policy"],
-        cwd=repo,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    while not (done := list((repo / "checkpoints/base_policy").glob("checkpoint-*/trainer_state.json"))):
-        assert proc.poll() is None and time.monotonic() < deadline, "pretraining ended before its first checkpoint"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+
+    def complete_checkpoints() -> list:
+        return list((repo / "checkpoints/base_policy").glob("checkpoint-*/trainer_state.json"))
+
+    done = repro_killed_when(repo, complete_checkpoints, timeout, "the first pretraining checkpoint", "base_policy")
     return max(int(p.parent.name.split("-")[1]) for p in done)
 
 

@@ -4,7 +4,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from trl import RewardConfig, RewardTrainer
+from trl import RewardTrainer
 
 from pipeline.models import load_tokenizer
 from pipeline.reward import last_token_index, new_reward_model, pool, preference_features, score_token_lists, use_pipeline_score
@@ -37,7 +37,7 @@ def test_padding_side_does_not_change_scores(tiny_model_dir, pooling):
     assert left == pytest.approx(singles, abs=1e-5) and right == pytest.approx(singles, abs=1e-5)
 
 
-def test_reward_trainer_learns_a_planted_signal(tiny_model_dir, tmp_path):
+def test_reward_trainer_learns_a_planted_signal(tiny_model_dir, tiny_reward_args):
     """Chosen responses contain token 42, rejected ones token 43: TRL's trainer must beat chance on held-out pairs."""
     tok = load_tokenizer(tiny_model_dir)
     rng = np.random.default_rng(0)
@@ -50,18 +50,7 @@ def test_reward_trainer_learns_a_planted_signal(tiny_model_dir, tmp_path):
     train, test = [pair() for _ in range(256)], [pair() for _ in range(64)]
     torch.manual_seed(0)
     rm = use_pipeline_score(new_reward_model(tiny_model_dir, tok.pad_token_id, "sum"))
-    args = RewardConfig(
-        output_dir=str(tmp_path),
-        num_train_epochs=3,
-        learning_rate=3e-3,
-        per_device_train_batch_size=16,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        max_length=None,
-        logging_steps=100,
-        seed=0,
-    )
+    args = tiny_reward_args
     RewardTrainer(
         model=rm, args=args, train_dataset=datasets.Dataset.from_dict(preference_features(train, 32)), processing_class=tok
     ).train()

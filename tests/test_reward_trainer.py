@@ -6,7 +6,6 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from trl import RewardConfig
 
 from pipeline.models import load_tokenizer
 from pipeline.reward import new_reward_model, preference_features, score_token_lists, use_pipeline_score
@@ -87,7 +86,7 @@ def test_grouped_loss_and_gradients_equal_the_pairwise_ones(tiny_model_dir):
         torch.testing.assert_close(g, p, atol=1e-6, rtol=1e-4)
 
 
-def test_grouped_trainer_learns_a_planted_signal_with_fewer_forwards(tiny_model_dir, tmp_path):
+def test_grouped_trainer_learns_a_planted_signal_with_fewer_forwards(tiny_model_dir, tiny_reward_args):
     """k responses per prompt, all pairs labelled by a planted token count: held-out accuracy well above chance."""
     tok = load_tokenizer(tiny_model_dir)
     rng = np.random.default_rng(0)
@@ -111,18 +110,7 @@ def test_grouped_trainer_learns_a_planted_signal_with_fewer_forwards(tiny_model_
     test = [p for i in range(80, 100) for p in group(i)]
     torch.manual_seed(0)
     rm = use_pipeline_score(new_reward_model(tiny_model_dir, tok.pad_token_id, "sum"))
-    args = RewardConfig(
-        output_dir=str(tmp_path),
-        num_train_epochs=3,
-        learning_rate=3e-3,
-        per_device_train_batch_size=16,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        max_length=None,
-        logging_steps=100,
-        seed=0,
-    )
+    args = tiny_reward_args
     trainer = GroupedRewardTrainer(
         model=rm,
         args=args,

@@ -4,15 +4,11 @@ the tiny profile. One reference run is shared (module fixture); each test restor
 """
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import time
 
 import pytest
 
-from tests.dvc_repo import BIN, commit, dvc, env, make_repo, ran_stages, set_param, sh
+from tests.dvc_repo import BIN, commit, dvc, make_repo, ran_stages, repro_killed_when, set_param, sh
 
 STAGES = ["prepare", "base_policy", "preferences", "reward_model", "ppo", "dpo", "rloo", "grpo", "generate", "evaluate", "report"]
 SUBJECTS = [
@@ -210,20 +206,7 @@ def complete_ppo_checkpoints(repo) -> list:
 
 def interrupt_after_ppo_checkpoint(repo, timeout: float = 400) -> None:
     """Run `dvc repro` and SIGKILL it as soon as a PPO checkpoint is complete (its fingerprint is renamed in last)."""
-    proc = subprocess.Popen(
-        [str(BIN / "dvc"), "repro"],
-        cwd=repo,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    while not complete_ppo_checkpoints(repo):
-        assert proc.poll() is None and time.monotonic() < deadline, "PPO finished or stalled before its first checkpoint"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    repro_killed_when(repo, lambda: complete_ppo_checkpoints(repo), timeout, "the first PPO checkpoint")
 
 
 def repro_log(repo) -> str:
