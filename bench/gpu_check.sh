@@ -3,7 +3,7 @@
 #   bash bench/gpu_check.sh pipeline   # the 8 stages on the gpu profile (shortened), per-stage table
 #   bash bench/gpu_check.sh bench      # generation + PPO throughput benchmarks, CUDA-path tests
 # Wheels for the packages the GPU image lacks sit in .whl/ (git-ignored, carried): every pin of
-# requirements.txt missing from the image's package list, fetched for its Python with
+# constraints.txt missing from the image's package list, fetched for its Python with
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 ... -d .whl NAME==VERSION
 # (on the H200 of 2026-11-26: 74 wheels, 36 MB, transformers 5.24 and huggingface_hub 2.4 included).
 # TRL 1.12 for the PPO comparison sits in bench/out/trl112 (carried). Logs and JSON go to $OUT (or bench/out).

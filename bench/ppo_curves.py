@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from accelerate import Accelerator
 
-from pipeline.config import ConfigError, load_params
-from pipeline.errors import OneLineParser, run_cli
+from pipeline.config import load_params
+from pipeline.errors import ConfigError, OneLineParser, run_cli
 from pipeline.generation import context_positions, fit_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import read_jsonl
@@ -62,8 +62,11 @@ def run(kl_coef: float, overrides: dict, seed: int) -> tuple[list[dict], float]:
         norm,
         seed,
         kl_coef=kl_coef,
+        sampling=params.sampling,
     )
-    queries = fit_prompt_ids(queries, context_positions(trainer.ref_policy), cfg.response_length, "ppo.response_length")
+    queries = fit_prompt_ids(
+        queries, context_positions(trainer.ref_policy), params.sampling.max_new_tokens, "sampling.max_new_tokens"
+    )
     evaluator = EvalCallback(
         tokenizer,
         eval_prompts,

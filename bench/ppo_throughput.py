@@ -129,7 +129,7 @@ PPO = {
 # Every change made to either implementation for this bench (also written to the JSON).
 PATCHES = {
     "ours": [
-        "none: PPOConfig(stop_at_eos=False) samples fixed-length responses (generation runs with eos_token_id=None, "
+        "none: SamplingConfig(stop_at_eos=False) samples fixed-length responses (generation runs with eos_token_id=None, "
         "EOS is an ordinary token that ends nothing, every response keeps response_length tokens).",
     ],
     "trl": [
@@ -256,7 +256,7 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    from pipeline.config import PPOConfig
+    from pipeline.config import PPOConfig, SamplingConfig
     from pipeline.ppo_trainer import PPOTrainer
 
     # TRL's TrainingArguments reset accelerate's process-wide state and TRL's Accelerator sets it; start
@@ -269,8 +269,6 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     cfg = PPOConfig(
         total_updates=updates + 1,
         batch_size=shape.batch_size,
-        response_length=shape.response_length,
-        stop_at_eos=False,
         missing_eos_penalty=None,
         **ours,
     )
@@ -287,6 +285,7 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
         {"mean": 0.0, "std": 1.0},
         seed=SEED,
         kl_coef=PPO["kl_coef"],
+        sampling=SamplingConfig(max_new_tokens=shape.response_length, stop_at_eos=False),
     )
     rows, b = [], shape.batch_size
     for update in range(updates + 1):

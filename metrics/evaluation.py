@@ -227,3 +227,44 @@ def best_of_n(
         row["sqrt_kl"] = math.sqrt(row["kl"])
         out[n] = row
     return out
+
+
+# what the DVC metrics file holds: the means that tell runs apart, so `dvc exp show` stays readable.
+# Intervals, every n of best-of-n and every diversity variant stay in results/metrics.json (an output, not a DVC metric).
+HEADLINE_POLICY_METRICS = ("gold_reward", "proxy_reward_norm", "kl", "win_rate_vs_base", "distinct_2_across_input")
+HEADLINE_BEST_OF_N = ("1", "4", "16", "64")
+HEADLINE_BEST_OF_N_METRICS = ("gold_reward", "kl")
+
+
+def _mean(stat: Any) -> float | None:
+    value = stat.get("mean") if isinstance(stat, Mapping) else stat
+    return None if value is None else float(value)
+
+
+def headline_metrics(full: Mapping[str, Any]) -> dict[str, Any]:
+    """The DVC metrics of a run (results/summary.json) from its results/metrics.json: per-policy means, best-of-n
+    at a few n, each curve's gold peak, the reward model's accuracy and calibration, the base policy's perplexity."""
+    policies = {
+        name: {k: _mean(stats.get(k)) for k in HEADLINE_POLICY_METRICS if k in stats}
+        for name, stats in (full.get("policies") or {}).items()
+        if isinstance(stats, Mapping)
+    }
+    best_of_n = {
+        n: {k: _mean(full["best_of_n"][n].get(k)) for k in HEADLINE_BEST_OF_N_METRICS}
+        for n in HEADLINE_BEST_OF_N
+        if n in (full.get("best_of_n") or {})
+    }
+    peaks = {
+        name: {"gold_reward": peak["peak_gold_reward"], "kl": peak["peak_kl"]}
+        for name, peak in (full.get("overoptimisation") or {}).items()
+        if isinstance(peak, Mapping) and peak.get("peak_gold_reward") is not None  # None: real labels, no gold
+    }
+    rm = full.get("reward_model") or {}
+    out = {
+        "policies": policies,
+        "best_of_n": best_of_n,
+        "peaks": peaks,
+        "reward_model": {k: rm[k] for k in ("accuracy", "accuracy_gold", "ece") if rm.get(k) is not None},
+        "base_policy": {k: v for k, v in (full.get("base_policy") or {}).items() if k == "perplexity" and v is not None},
+    }
+    return {k: v for k, v in out.items() if v}

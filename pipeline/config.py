@@ -14,11 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.errors import ConfigError
+
 PARAMS_FILE = Path("params.yaml")
-
-
-class ConfigError(ValueError):
-    """A one-line, user-facing error about params or inputs."""
 
 
 class _Section(BaseModel):
@@ -97,7 +95,7 @@ class PolicyConfig(_Section):
 class AnnotatorConfig(_Section):
     gold: str = Field(
         "fluent_sentiment",
-        description="gold scorer name (pipeline.gold.GOLD_SCORERS): fluent_sentiment (default), vader, formality",
+        description="gold scorer: fluent_sentiment (default), vader, formality, or a plug-in 'module:function' (texts -> scores in [-1, 1])",
     )
     tau: float = Field(0.1, gt=0, description="temperature of p(a>b) = sigmoid((g_a - g_b)/tau)")
     epsilon: float = Field(0.25, ge=0, le=1, description="probability a label is replaced by a fair coin")
@@ -113,12 +111,6 @@ class PreferencesConfig(_Section):
     hub_split: str = Field("train", description="hub split to read")
     n_prompts: int = Field(3000, ge=1, le=10_000_000, description="training prompts to sample continuations for")
     samples_per_prompt: int = Field(8, ge=2, le=64, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
-    max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled continuation (simulated preferences)")
-    stop_at_eos: bool = Field(
-        False,
-        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
-    )
-    temperature: float = Field(1.0, gt=0, description="sampling temperature of the continuations")
     batch_size: int = Field(1024, ge=1, le=65_536, description="continuations sampled per forward batch")
     test_fraction: float = Field(
         0.1, gt=0, lt=1, description="share of prompts (with all their pairs) held out to test the reward model"
@@ -157,6 +149,23 @@ class RewardModelConfig(_Section):
     calibration_bins: int = Field(10, ge=2, le=1000, description="bins of the calibration curve and its ECE")
 
 
+# ---------------------------------------------------------------- sampling, shared by every stage that samples
+class SamplingConfig(_Section):
+    """How every policy is sampled: the preference pairs, PPO/RLOO/GRPO rollouts, every evaluation point and generate.
+
+    One section, so the reward model scores responses cut exactly as the policies produce them.
+    """
+
+    max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled response")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature (log-probs and KL use the same tempered logits)")
+    stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false)")
+    cache: Literal["dynamic", "static"] = Field(
+        "dynamic",
+        description="KV cache: dynamic (the project's decoding loop, fastest on CPU) or static (transformers' generate with a "
+        "preallocated cache, compiled on CUDA: 2.6x on an H200, bench/RESULTS.md; other draws for the same seed)",
+    )
+
+
 # ---------------------------------------------------------------- PPO
 class PPOConfig(_Section):
     total_updates: int = Field(40, ge=1, le=10_000_000, description="PPO updates (each = one rollout batch)")
@@ -173,13 +182,10 @@ class PPOConfig(_Section):
     )
     target_kl: float = Field(6.0, gt=0, description="adaptive KL target (nats per sequence)")
     kl_horizon: int = Field(10000, ge=1, description="adaptive KL controller horizon (episodes)")
-    response_length: int = Field(24, ge=1, le=4096, description="tokens per sampled response (rollouts and evaluation points)")
-    stop_at_eos: bool = Field(
-        False,
-        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
+    missing_eos_penalty: float | None = Field(
+        None,
+        description="subtracted from the score of responses with no EOS (needs sampling.stop_at_eos: true); RLOO and GRPO too",
     )
-    temperature: float = Field(1.0, gt=0, description="sampling temperature; log-probs use the same tempered logits")
-    missing_eos_penalty: float | None = Field(None, description="subtracted from the score of responses with no EOS")
     whiten_rewards: bool = Field(False, description="whiten per-token rewards before GAE")
     gamma: float = Field(1.0, ge=0, le=1, description="discount factor of GAE")
     lam: float = Field(0.95, ge=0, le=1, description="lambda of GAE")
@@ -209,25 +215,16 @@ class PPOConfig(_Section):
             raise ValueError("ppo.kl_estimator: k3 as the reward penalty converges to the wrong policy; use k1")
         return value
 
-    @model_validator(mode="after")
-    def _eos_penalty_needs_eos_stop(self) -> PPOConfig:
-        if self.missing_eos_penalty is not None and not self.stop_at_eos:
-            raise ValueError(
-                "ppo.missing_eos_penalty: with ppo.stop_at_eos=false no response is cut at EOS, so every one would be "
-                "penalised; set stop_at_eos: true everywhere or missing_eos_penalty: null"
-            )
-        return self
-
 
 # ---------------------------------------------------------------- DPO, RLOO, GRPO (TRL's trainers)
 class DPOMethodConfig(_Section):
     """Offline DPO on the preference stage's train pairs (the reward model's data); reference = the base policy."""
 
     max_steps: int = Field(
-        120,
+        80,
         ge=1,
         le=10_000_000,
-        description="DPO optimizer steps; 120 x 32 pairs = 7680 sequences trained on, PPO's 60 updates x 4 epochs x 32 episodes",
+        description="DPO optimizer steps; 80 x 32 pairs = 2,560 pairs (5,120 sequences), PPO's 40 updates x 64 episodes x 2 epochs in sequence passes",
     )
     batch_size: int = Field(32, ge=1, le=65_536, description="preference pairs per optimizer step")
     lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate")
@@ -242,26 +239,26 @@ class DPOMethodConfig(_Section):
     )
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     eval_every: int = Field(
-        20,
+        8,
         ge=1,
         description="held-out evaluation every N steps (plus step 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
 
 
 class OnlineMethodConfig(_Section):
-    """Shared by RLOO and GRPO: online, rewarded by the proxy reward model, sampling as ppo.response_length/temperature/stop_at_eos."""
+    """Shared by RLOO and GRPO: online, rewarded by the proxy reward model, sampled as the sampling section says."""
 
-    total_updates: int = Field(60, ge=1, le=10_000_000, description="optimizer steps; each samples a fresh batch of completions")
+    total_updates: int = Field(40, ge=1, le=10_000_000, description="optimizer steps; each samples a fresh batch of completions")
     batch_size: int = Field(
-        32,
+        64,
         ge=2,
         le=65_536,
-        description="completions per update (ppo.batch_size episodes at the same value: the same number of policy samples)",
+        description="completions per update; with total_updates as PPO's, the same number of policy samples as each PPO curve",
     )
     num_generations: int = Field(
         4, ge=2, le=256, description="completions per prompt (the group a baseline is taken over); divides batch_size"
     )
-    lr: float = Field(3e-4, gt=0, le=1, description="AdamW learning rate")
+    lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate (PPO's; not tuned for this method)")
     lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
         "linear", description="learning-rate schedule over total_updates (linear = PPO's anneal_lr)"
     )
@@ -271,7 +268,7 @@ class OnlineMethodConfig(_Section):
     epsilon: float = Field(0.2, gt=0, le=10, description="clipping range of the importance ratio")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     eval_every: int = Field(
-        10,
+        4,
         ge=1,
         description="held-out evaluation every N updates (plus update 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
@@ -295,21 +292,21 @@ class GRPOMethodConfig(OnlineMethodConfig):
 # ---------------------------------------------------------------- curves: the KL knob of each method
 class CurvesConfig(_Section):
     ppo_kl_coef: list[float] = Field(
-        [0.01, 0.03, 0.1],
+        [0.01, 0.1],
         min_length=1,
         max_length=16,
         description="one PPO run per beta of the per-token KL penalty (DVC matrix stage ppo@<beta>), each a curve on the frontier",
     )
     dpo_beta: list[float] = Field(
-        [],
-        max_length=16,
-        description="one DPO run per beta (stage dpo@<beta>, > 0); empty: DPO does not run (profiles/methods.yaml turns it on)",
+        [0.05], max_length=16, description="one DPO run per beta (stage dpo@<beta>, > 0); empty: DPO does not run"
     )
     rloo_kl_coef: list[float] = Field(
-        [], max_length=16, description="one RLOO run per KL coefficient (stage rloo@<beta>); empty: RLOO does not run"
+        [0.03], max_length=16, description="one RLOO run per KL coefficient (stage rloo@<beta>); empty: RLOO does not run"
     )
     grpo_kl_coef: list[float] = Field(
-        [], max_length=16, description="one GRPO run per KL coefficient (stage grpo@<beta>); empty: GRPO does not run"
+        [],
+        max_length=16,
+        description="one GRPO run per KL coefficient (stage grpo@<beta>); empty: GRPO does not run (profiles/methods.yaml runs it)",
     )
 
     @model_validator(mode="after")
@@ -379,18 +376,7 @@ class GenerateConfig(_Section):
     base_samples_per_prompt: int = Field(
         64, ge=1, le=4096, description="samples per held-out prompt from the base policy: the pool best-of-n draws from"
     )
-    max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled response")
-    stop_at_eos: bool = Field(
-        False,
-        description="cut responses at the first EOS (true) or sample fixed-length responses (false); must agree across preferences, ppo and generate",
-    )
-
-    temperature: float = Field(1.0, gt=0, description="sampling temperature")
     batch_size: int = Field(256, ge=1, le=65_536, description="samples per forward batch")
-    static_cache: bool = Field(
-        False,
-        description="sample with transformers' generate and a preallocated KV cache, which it compiles on CUDA (2.6x on an H200, bench/RESULTS.md); other draws than the default loop for the same seed",
-    )
 
     @model_validator(mode="after")
     def _known_policies(self) -> GenerateConfig:
@@ -437,6 +423,7 @@ class Params(_Section):
     annotator: AnnotatorConfig = AnnotatorConfig()
     preferences: PreferencesConfig = PreferencesConfig()
     reward_model: RewardModelConfig = RewardModelConfig()
+    sampling: SamplingConfig = SamplingConfig()
     ppo: PPOConfig = PPOConfig()
     dpo: DPOMethodConfig = DPOMethodConfig()
     rloo: RLOOMethodConfig = RLOOMethodConfig()
@@ -448,10 +435,10 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
-        stops = {"preferences": self.preferences.stop_at_eos, "ppo": self.ppo.stop_at_eos, "generate": self.generate.stop_at_eos}
-        if len(set(stops.values())) > 1:
+        if self.ppo.missing_eos_penalty is not None and not self.sampling.stop_at_eos:
             raise ValueError(
-                f"ppo.stop_at_eos: {stops} disagree; the reward model must score responses cut the way PPO and generate cut them"
+                "ppo.missing_eos_penalty: with sampling.stop_at_eos=false no response is cut at EOS, so every one would be "
+                "penalised; set sampling.stop_at_eos: true or ppo.missing_eos_penalty: null"
             )
         if self.evaluate.best_of_n_max > self.generate.base_samples_per_prompt:
             raise ValueError(
@@ -480,16 +467,11 @@ class Params(_Section):
     def _fits_scratch_context(self) -> None:
         """A scratch model has policy.block_size positions: every prompt + response must fit (pretrained bases are checked on load)."""
         positions = self.policy.block_size
-        new_tokens = {
-            "preferences.max_new_tokens": self.preferences.max_new_tokens,
-            "ppo.response_length": self.ppo.response_length,
-            "generate.max_new_tokens": self.generate.max_new_tokens,
-        }
-        for key, n in new_tokens.items():
-            if n >= positions:
-                raise ValueError(
-                    f"{key}: {n} new tokens leave no room for a prompt in policy.block_size={positions} positions; lower it or raise block_size"
-                )
+        if (n := self.sampling.max_new_tokens) >= positions:
+            raise ValueError(
+                f"sampling.max_new_tokens: {n} new tokens leave no room for a prompt in policy.block_size={positions} positions; "
+                "lower it or raise block_size"
+            )
         if self.reward_model.backbone == "base" and self.reward_model.max_length > positions:
             raise ValueError(
                 f"reward_model.max_length: {self.reward_model.max_length} exceeds policy.block_size={positions}, the reward model's positions; lower it"

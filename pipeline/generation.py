@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from pipeline.config import ConfigError
+from pipeline.config import SamplingConfig
+from pipeline.errors import ConfigError
 
 log = logging.getLogger("rlhf_bench")
+
+
+class GenerationRecord(TypedDict):
+    """One sampled response: a line of outputs/<policy>.jsonl, of the evaluation points' eval_samples.jsonl
+    and (with gold/proxy added by the scorers) of results/samples.jsonl."""
+
+    prompt_id: int  # index of the prompt in data/prompts/eval.jsonl (or train.jsonl for preference samples)
+    prompt: str
+    policy: str  # "base", a curve ("ppo/kl0.01") or an extra policy's name
+    sample_idx: int  # k of the prompt's samples, 0-based
+    response: str  # decoded response, without the EOS token
+    response_ids: list[int]  # response tokens, EOS included when the response ended with one
+    n_tokens: int  # len(response_ids)
+    ended_with_eos: bool
+    logprob: NotRequired[float]  # sum of the policy's tempered token log-probs (with_logprobs=True)
+    ref_logprob: NotRequired[float]  # the same under the reference (base) policy
 
 
 @dataclass
@@ -149,16 +167,16 @@ def sample(
     eos_id: int,
     pad_id: int,
     stop_at_eos: bool = True,
-    static_cache: bool = False,
+    cache: str = "dynamic",
 ) -> Batch:
     """Ancestral sampling from the full distribution at `temperature` (no top-k/top-p), with a KV cache.
 
-    Default: the project's decoding loop (`decode`), the fast path on CPU. static_cache: transformers'
+    cache="dynamic": the project's decoding loop (`decode`), the fast path on CPU. "static": transformers'
     generate with a preallocated cache, which it compiles on CUDA (2.6x the dynamic-cache generate on an
     H200 in bench/generate_throughput.py; the first call per shape pays the compile); it draws with
     torch.multinomial, so the same seed gives other (equally distributed) samples than the default.
     """
-    generate = hf_generate if static_cache else decode
+    generate = hf_generate if cache == "static" else decode
     response = generate(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos)
     if response.shape[1] < max_new_tokens:  # every sequence stopped early
         response = F.pad(response, (0, max_new_tokens - response.shape[1]), value=pad_id)
@@ -245,32 +263,35 @@ def generate_samples(
     model,
     tokenizer,
     prompts: list[dict],
+    sampling: SamplingConfig,
+    *,
     samples_per_prompt: int,
-    max_new_tokens: int,
-    temperature: float,
     batch_size: int,
     seed: int,
     device,
     policy_name: str,
     ref_model=None,
-    stop_at_eos: bool = True,
-    static_cache: bool = False,
     with_logprobs: bool = True,
-) -> list[dict]:
-    """k samples per prompt as generation records (DESIGN.md's contract); batch i is seeded with seed + i.
+    progress: bool = True,
+) -> list[GenerationRecord]:
+    """k samples per prompt as generation records (`GenerationRecord`); batch i is seeded with seed + i.
 
     with_logprobs=False leaves out `logprob`/`ref_logprob` (a full forward pass per batch, as costly as
-    the sampling itself on CPU) for callers that only need the text and tokens.
+    the sampling itself on CPU) for callers that only need the text and tokens. progress=False drops the
+    bar, for callers inside a loop with its own (a nested bar interleaves with it in `dvc queue logs`).
     """
     jobs = [(p, k) for p in prompts for k in range(samples_per_prompt)]
     texts = [p["prompt"] for p in prompts]
+    new_tokens, temperature = sampling.max_new_tokens, sampling.temperature
     # the reference scores the same sequences, so they must fit both models
     positions = min((n for n in (context_positions(model), ref_model and context_positions(ref_model)) if n), default=None)
-    encoded = dict(zip(texts, fit_prompt_ids(encode_prompts(tokenizer, texts), positions, max_new_tokens), strict=True))
+    encoded = dict(zip(texts, fit_prompt_ids(encode_prompts(tokenizer, texts), positions, new_tokens), strict=True))
     # one padded prompt width for every batch, so a static cache (and its compiled step) keeps one shape
-    width = max(len(ids) for ids in encoded.values()) if static_cache else None
+    width = max(len(ids) for ids in encoded.values()) if sampling.cache == "static" else None
     records = []
-    for b, start in enumerate(tqdm(range(0, len(jobs), batch_size), desc=f"sampling {policy_name}", leave=False)):
+    for b, start in enumerate(
+        tqdm(range(0, len(jobs), batch_size), desc=f"sampling {policy_name}", leave=False, disable=not progress)
+    ):
         chunk = jobs[start : start + batch_size]
         q_ids, q_mask = left_pad([encoded[p["prompt"]] for p, _ in chunk], tokenizer.pad_token_id, width)
         torch.manual_seed(seed + b)
@@ -278,12 +299,12 @@ def generate_samples(
             model,
             q_ids.to(device),
             q_mask.to(device),
-            max_new_tokens,
+            new_tokens,
             temperature,
             tokenizer.eos_token_id,
             tokenizer.pad_token_id,
-            stop_at_eos,
-            static_cache,
+            sampling.stop_at_eos,
+            sampling.cache,
         )
         if with_logprobs:
             logprob = response_logprobs(model, batch, temperature).sum(1)
@@ -296,14 +317,14 @@ def generate_samples(
     return records
 
 
-def _records(chunk, batch: Batch, logprob, ref_logprob, tokenizer, policy_name: str) -> list[dict]:
-    out = []
+def _records(chunk, batch: Batch, logprob, ref_logprob, tokenizer, policy_name: str) -> list[GenerationRecord]:
+    out: list[GenerationRecord] = []
     for i, (prompt, k) in enumerate(chunk):
         n = int(batch.response_mask[i].sum())
         ids = batch.response_ids[i, :n].tolist()
         ended = bool(batch.ended_with_eos[i])
         text_ids = ids[:-1] if ended else ids
-        record = {
+        record: GenerationRecord = {
             "prompt_id": prompt["prompt_id"],
             "prompt": prompt["prompt"],
             "policy": policy_name,

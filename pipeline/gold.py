@@ -6,11 +6,12 @@ deterministic and batched (a list in, a list out).
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from functools import cache
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 GoldScorer = Callable[[list[str]], list[float]]
 GOLD_SCORERS: dict[str, GoldScorer] = {}
@@ -27,9 +28,29 @@ def register(name: str):
 
 
 def get_gold_scorer(name: str) -> GoldScorer:
+    """A registered scorer by name, or a plug-in by `module:function` (importable from the repository root or installed).
+
+    A plug-in module kept in the repository must also be a dep of the stages that score gold in dvc.yaml
+    (preferences, reward_model, the curves, evaluate), so DVC reruns them when it changes.
+    """
+    if ":" in name:
+        return _plugin(name)
     if name not in GOLD_SCORERS:
-        raise ConfigError(f"annotator.gold: unknown scorer {name!r}; choose from {sorted(GOLD_SCORERS)}")
+        raise ConfigError(
+            f"annotator.gold: unknown scorer {name!r}; choose from {sorted(GOLD_SCORERS)} or give a plug-in as 'module:function'"
+        )
     return GOLD_SCORERS[name]
+
+
+def _plugin(spec: str) -> GoldScorer:
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"annotator.gold: cannot load plug-in {spec!r} ({type(err).__name__}: {err})") from None
+    if not callable(fn):
+        raise ConfigError(f"annotator.gold: plug-in {spec!r} is not callable; give a function texts -> scores")
+    return fn
 
 
 @cache

@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     """Read a pipeline jsonl input; a missing one names the stage to run (one line, no traceback)."""
     path = Path(path)
     if not path.is_file():
-        from pipeline.config import ConfigError
+        from pipeline.errors import ConfigError
 
         raise ConfigError(f"{path}: missing input; run `dvc repro` (or the stage that writes it) first")
     with path.open() as fh:
@@ -175,8 +176,19 @@ def manifest(params_section: dict, seed: int, device: str, **extra) -> dict:
     return {"config": params_section, "seed": seed, "device": device, "packages": package_versions(), **extra}
 
 
+class _KnownHarmless(logging.Filter):
+    """Drops accelerate's "dataset had no length" note, logged by TRL's trainers on every run: it is about a
+    remainder that several processes would duplicate, and the TRL stages (reward model, DPO, RLOO, GRPO) run one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "The used dataset had no length" not in record.getMessage()
+
+
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("accelerate.accelerator").addFilter(_KnownHarmless())
+    # raised inside TRL 1.16's trainers (it calls a transformers API deprecated in 5.x), not by this project's code
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -10,9 +11,25 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers.utils import logging as hf_logging
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.io import MANIFEST_NAME, atomic_output, dumps, write_json
+
+# a "Loading weights" bar per model load (several per stage) would interleave with the stage's own bars
+hf_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' warnings off around a call whose warning is known and harmless (restored afterwards)."""
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
 
 PAD_TOKEN = "<|pad|>"
 EOS_TOKEN = "<|endoftext|>"
@@ -94,7 +111,10 @@ def new_gpt2(tokenizer, n_layer: int, n_head: int, n_embd: int, n_positions: int
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    return GPT2LMHeadModel(config)
+    model = GPT2LMHeadModel(config)
+    # transformers finds no loss in the class name and warns on every run before falling back to this one
+    model.loss_type = "ForCausalLM"
+    return model
 
 
 def check_model_dir(path: str | Path, what: str, tokenizer: bool = False) -> Path:

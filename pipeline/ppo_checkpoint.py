@@ -17,7 +17,9 @@ def run_fingerprint(params, n_processes: int, kl_coef: float, inputs: tuple[Path
     """A checkpoint resumes only a run with the same params (every section up to ppo), KL coefficient, process
     count and input content: `inputs` (models, prompts) are hashed once here, so a reward model retrained
     on changed code or data never resumes a policy trained against the old one."""
-    relevant = params.model_dump(include={"seed", "data", "policy", "annotator", "preferences", "reward_model", "ppo"})
+    relevant = params.model_dump(
+        include={"seed", "data", "policy", "annotator", "preferences", "reward_model", "sampling", "ppo"}
+    )
     digests = {Path(p).as_posix(): tree_digest(p) for p in inputs}
     blob = json.dumps({"params": relevant, "processes": n_processes, "kl_coef": kl_coef, "inputs": digests}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

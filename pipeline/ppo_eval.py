@@ -54,21 +54,20 @@ def evaluate_point(
     """
     policy = trainer.unwrapped.policy
     policy.eval()
-    device, cfg = trainer.acc.device, trainer.cfg
+    device = trainer.acc.device
     with trainer.acc.autocast():
         records = generate_samples(
             policy,
             tokenizer,
             prompts,
-            samples_per_prompt,
-            cfg.response_length,
-            cfg.temperature,
-            256,
-            derive_seed(seed, "ppo-eval"),
-            device,
-            "ppo",
+            trainer.sampling,
+            samples_per_prompt=samples_per_prompt,
+            batch_size=256,
+            seed=derive_seed(seed, "ppo-eval"),
+            device=device,
+            policy_name="ppo",
             ref_model=trainer.ref_policy,
-            stop_at_eos=cfg.stop_at_eos,
+            progress=False,
         )
         score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device)
     if gold_fn is not None:  # None: real human labels, no gold to judge by

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pipeline.config import ConfigError, PPOConfig
+from pipeline.config import PPOConfig, SamplingConfig
+from pipeline.errors import ConfigError
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
 from pipeline.ppo import (
     AdaptiveKLController,
@@ -90,8 +91,13 @@ class PPOTrainer:
         seed: int,
         *,
         kl_coef: float,
+        sampling: SamplingConfig,
     ):
         self.cfg, self.acc, self.tok, self.seed = cfg, accelerator, tokenizer, seed
+        self.sampling = sampling
+        # with a static KV cache every rollout pads its prompts to one width, so a compiled decoding step keeps one
+        # shape (train() sets it from the whole prompt set; a caller of step() may set it too)
+        self.prompt_width: int | None = None
         self.model = PolicyAndValue(policy, value_model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5)
         self.model, self.optimizer = accelerator.prepare(self.model, self.optimizer)
@@ -116,8 +122,8 @@ class PPOTrainer:
 
     @torch.no_grad()
     def rollout(self, query_tokens: list[list[int]], update: int, timings: dict) -> Rollout:
-        cfg, dev = self.cfg, self.acc.device
-        q_ids, q_mask = left_pad(query_tokens, self.tok.pad_token_id)
+        cfg, dev = self.sampling, self.acc.device
+        q_ids, q_mask = left_pad(query_tokens, self.tok.pad_token_id, self.prompt_width)
         torch.manual_seed(derive_seed(self.seed, "ppo-rollout", update, self.acc.process_index))
         t0 = time.perf_counter()
         self.unwrapped.eval()
@@ -126,11 +132,12 @@ class PPOTrainer:
                 self.unwrapped.policy,
                 q_ids.to(dev),
                 q_mask.to(dev),
-                cfg.response_length,
+                cfg.max_new_tokens,
                 cfg.temperature,
                 self.tok.eos_token_id,
                 self.tok.pad_token_id,
                 cfg.stop_at_eos,
+                cfg.cache,
             )
         t1 = time.perf_counter()
         with self.acc.autocast():
@@ -178,7 +185,7 @@ class PPOTrainer:
                 mb_mask, tq = mask[mb], b.query_ids.shape[1]
                 with self.acc.autocast():
                     logits, values = self.model(b.input_ids[mb], b.attention_mask[mb])
-                logits = response_slice(logits, tq).float() / cfg.temperature  # (mb, Tr, V)
+                logits = response_slice(logits, tq).float() / self.sampling.temperature  # (mb, Tr, V)
                 new_logprobs = token_logprobs(logits, b.response_ids[mb])
                 new_values = response_slice(values, tq).float()
                 pg_loss, pg_stats = policy_loss(new_logprobs, ro.logprobs[mb], adv[mb], mb_mask, cfg.cliprange)
@@ -236,6 +243,8 @@ class PPOTrainer:
         callbacks then see the row in the history (checkpoints save it).
         """
         cfg, state, acc = self.cfg, self.state, self.acc
+        if self.sampling.cache == "static":
+            self.prompt_width = max(len(q) for q in query_tokens)
         if state.update == 0:
             state.history.append({"update": 0} | _merged(cb.measure(self, 0) for cb in callbacks))
         bar = tqdm(

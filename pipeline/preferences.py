@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.annotator import accuracy_ceiling, judge, pair_rng
-from pipeline.config import AnnotatorConfig, ConfigError, PreferencesConfig
+from pipeline.config import AnnotatorConfig, PreferencesConfig
 from pipeline.corpus import content_hash
+from pipeline.errors import ConfigError
 
 REQUIRED_EXPLICIT = ("prompt", "chosen", "rejected")
 REQUIRED_IMPLICIT = ("chosen", "rejected")

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from pipeline.config import ConfigError, Params, parse_params
-from pipeline.errors import OneLineParser, run_cli
+from pipeline.config import Params, parse_params
+from pipeline.errors import ConfigError, OneLineParser, run_cli
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 

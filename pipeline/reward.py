@@ -9,11 +9,18 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.generation import generate_samples, left_pad, position_ids, sampled_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log
-from pipeline.models import check_model_dir, check_same_vocabulary, disable_dropout, load_tokenizer, model_positions
+from pipeline.models import (
+    check_model_dir,
+    check_same_vocabulary,
+    disable_dropout,
+    load_tokenizer,
+    model_positions,
+    quiet_transformers,
+)
 
 NORMALIZATION_FILE = "reward_normalization.json"
 
@@ -137,9 +144,11 @@ def check_backbone(backbone_dir: Path, cfg, tokenizer) -> None:
 
 def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str = "last"):
     check_model_dir(backbone_dir, "reward_model.backbone")
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(backbone_dir), num_labels=1, trust_remote_code=False, use_safetensors=True
-    )
+    # the score head is new by design: transformers' load report would flag `score.weight` as MISSING on every run
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(backbone_dir), num_labels=1, trust_remote_code=False, use_safetensors=True
+        )
     model.config.pad_token_id = pad_token_id
     model.config.rlhf_pooling = pooling
     disable_dropout(model)
@@ -148,22 +157,20 @@ def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str =
 
 def policy_sample_scores(rm, policy, tokenizer, prompts: list[dict], params, device) -> list[dict]:
     """Two samples per prompt of `policy`, drawn as PPO draws, with proxy and gold scores (normalisation + scatter)."""
-    ppo = params.ppo
+    sampling = params.sampling
     samples = generate_samples(
         policy,
         tokenizer,
         prompts,
-        2,
-        ppo.response_length,
-        ppo.temperature,
-        256,
-        params.seed + 1,
-        device,
-        "base",
-        stop_at_eos=ppo.stop_at_eos,
+        sampling,
+        samples_per_prompt=2,
+        batch_size=256,
+        seed=params.seed + 1,
+        device=device,
+        policy_name="base",
         with_logprobs=False,
     )
-    prompt_ids = sampled_prompt_ids(tokenizer, prompts, policy, ppo.response_length, "ppo.response_length")
+    prompt_ids = sampled_prompt_ids(tokenizer, prompts, policy, sampling.max_new_tokens, "sampling.max_new_tokens")
     proxy = score_token_lists(
         rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from pipeline.config import ConfigError
-from pipeline.errors import NumericalError, OneLineParser, disk_full_message
+from pipeline.errors import ConfigError, NumericalError, OneLineParser, disk_full_message
 from pipeline.io import setup_logging
 
 

@@ -98,7 +98,7 @@ class CurveEval(TrainerCallback):
     def bind(self, trainer, sampling, ref_policy, reward_model, reward_norm: dict) -> CurveEval:
         self.trainer = trainer
         self.target = SimpleNamespace(
-            acc=trainer.accelerator, cfg=sampling, ref_policy=ref_policy, reward_model=reward_model, reward_norm=reward_norm
+            acc=trainer.accelerator, sampling=sampling, ref_policy=ref_policy, reward_model=reward_model, reward_norm=reward_norm
         )
         return self
 
@@ -251,7 +251,7 @@ ONLINE = {"rloo": (RLOOConfig, RLOOTrainer), "grpo": (GRPOConfig, GRPOTrainer)}
 
 
 def online_args(method: str, cfg, sampling, beta: float, *, seed: int, device):
-    """RLOO/GRPO config: PPO's response length, temperature and EOS handling, full-distribution sampling."""
+    """RLOO/GRPO config: the sampling section's response length, temperature and EOS handling, full-distribution sampling."""
     extra = (
         {"normalize_advantages": cfg.normalize_advantages}
         if method == "rloo"
@@ -267,7 +267,7 @@ def online_args(method: str, cfg, sampling, beta: float, *, seed: int, device):
         num_generations=cfg.num_generations,
         num_iterations=cfg.num_iterations,
         epsilon=cfg.epsilon,
-        max_completion_length=sampling.response_length,
+        max_completion_length=sampling.max_new_tokens,
         temperature=sampling.temperature,
         top_p=1.0,
         top_k=0,

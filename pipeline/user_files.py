@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 DVC_FILE = Path("dvc.yaml")
 

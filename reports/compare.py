@@ -3,8 +3,8 @@
     python -m reports.compare [--out-dir reports/compare] [--input exp_show.json]
 
 Without --input it runs `dvc exp show --json` in the current repository. Every policy in each run's
-`results/metrics.json` is compared: the base policy, every RL curve of every method (`policies.<name>`,
-labelled from the `curves` section) and best-of-n at a few n. Runs are grouped by every parameter except
+DVC metrics file (`results/summary.json`, headline means) is compared: the base policy, every RL curve of
+every method (`policies.<name>`, labelled from its key) and best-of-n at a few n. Runs are grouped by every parameter except
 seeds; each group reports the mean and a 95% Student-t interval across its seeds, clipped to the metric's
 range. The committed baseline that `dvc exp show` lists is its own group. Writes `compare.md` and
 `compare_frontier.png` into --out-dir.
@@ -33,6 +33,7 @@ from reports.tables import METHOD_LABELS, NA, fmt, md_table, policy_label
 INF = math.inf
 UNIT = (0.0, 1.0)
 NON_NEGATIVE = (0.0, INF)
+METRICS_FILE = "results/summary.json"  # the DVC metrics file: each run's headline means
 GOLD_BOUNDS = (-1.0, 1.0)  # the gold scorers' range (reports.figures.GOLD_RANGE)
 
 
@@ -213,6 +214,22 @@ def extract_policies(metrics: Mapping[str, Any]) -> tuple[dict[str, dict[str, fl
     return values, info
 
 
+def with_curve_identity(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Metrics whose `curves` section names each RL curve's method and knob: results/metrics.json has it; the DVC
+    metrics file (results/summary.json, means only) does not, so it is read from the curve's key ('ppo_kl0p03')."""
+    if isinstance(metrics.get("curves"), dict) or not isinstance(metrics.get("policies"), dict):
+        return metrics
+    curves = {}
+    for name in metrics["policies"]:
+        method, sep, knob = str(name).partition("_kl")
+        if sep and method in METHOD_LABELS:
+            try:
+                curves[name] = {"method": method, "knob": float(knob.replace("p", ".").replace("m", "-"))}
+            except ValueError:
+                continue  # an extra policy that only looks like a curve
+    return {**metrics, "curves": curves}
+
+
 def _run(state: Mapping[str, Any], metrics_file: str, params_file: str, baseline: str | None = None) -> Run | None:
     data = state.get("data")
     rev = str(state.get("rev") or "")
@@ -221,6 +238,7 @@ def _run(state: Mapping[str, Any], metrics_file: str, params_file: str, baseline
     metrics = _file_data(data.get("metrics"), metrics_file)
     if metrics is None:
         return None
+    metrics = with_curve_identity(metrics)
     params = flatten(_file_data(data.get("params"), params_file) or {})
     policies, info = extract_policies(metrics)
     scalars = {m.key: _value(get(metrics, *m.key.split("."))) for m in RUN_METRICS}
@@ -249,7 +267,7 @@ def _baseline_label(record: Mapping[str, Any], head: bool) -> str:
 
 def collect_runs(
     records: Sequence[Mapping[str, Any]],
-    metrics_file: str = "results/metrics.json",
+    metrics_file: str = METRICS_FILE,
     params_file: str = "params.yaml",
     include_baselines: bool = False,
 ) -> list[Run]:
@@ -500,7 +518,7 @@ def run_exp_show(repo_dir: Path) -> list[dict[str, Any]]:
 def compare(
     records: Sequence[Mapping[str, Any]],
     out_dir: Path,
-    metrics_file: str = "results/metrics.json",
+    metrics_file: str = METRICS_FILE,
     params_file: str = "params.yaml",
     include_baselines: bool = False,
     dpi: int = 110,
@@ -528,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out-dir", type=Path, default=Path("reports/compare"), help="where compare.md and compare_frontier.png go"
     )
     parser.add_argument("--input", type=Path, default=None, help="a saved `dvc exp show --json` output (default: run it)")
-    parser.add_argument("--metrics-file", default="results/metrics.json", help="metrics file path as dvc reports it")
+    parser.add_argument("--metrics-file", default=METRICS_FILE, help="metrics file path as dvc reports it")
     parser.add_argument("--params-file", default="params.yaml", help="params file path as dvc reports it")
     parser.add_argument(
         "--include-baselines",

@@ -23,7 +23,7 @@ CODE_AND_PARAMS = (
     "dvc.yaml",
     "profiles",
     "pyproject.toml",
-    "requirements.txt",
+    "constraints.txt",
 )
 # written by the pipeline (the report stage included), so never "edited code" even when they live under a code folder
 PIPELINE_OUTPUTS = ("reports/figures", "reports/plots", "reports/appendix.md", "reports/compare")

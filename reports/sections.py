@@ -171,9 +171,9 @@ def _mean(stats: Any) -> float | None:
 def summary_section(ctx: Context) -> str:
     run = get(ctx.metrics, "run") or {}
     intro = (
-        f"Policies are scored by the **gold** scorer {code(ctx.gold_name)} (the stand-in for human judgement) and trained by PPO "
-        "against a **proxy**: a reward model fitted to noisy preference labels, reported in standard deviations of its score on "
-        "base-policy samples. Best-of-n picks, among n base-policy samples, the one the proxy scores highest. "
+        f"Policies are scored by the **gold** scorer {code(ctx.gold_name)} (the stand-in for human judgement) and trained against a "
+        "**proxy**: a reward model fitted to noisy preference labels, reported in standard deviations of its score on "
+        "base-policy samples (PPO, RLOO and GRPO optimise its score; DPO learns from the same preference pairs it was fitted to). Best-of-n picks, among n base-policy samples, the one the proxy scores highest. "
         f"Seed {fmt(run.get('seed'))}; every number is mean [95% bootstrap CI] on held-out prompts."
     )
     if get(ctx.metrics, "preferences", "gold_available") is False:
@@ -251,7 +251,7 @@ def finding_section(ctx: Context) -> str:
             ]
         )
     intro = (
-        "Each PPO curve is evaluated on held-out prompts every few updates. Per curve: the KL at which gold peaks, and each quantity "
+        "Each trained curve (PPO, DPO, RLOO, GRPO) is evaluated on held-out prompts every few updates. Per curve: the KL at which gold peaks, and each quantity "
         "at the peak → at the last point. The proxy–gold gap is proxy − gold with both standardised by the base policy's statistics "
         "(common units); distinct-2 across inputs measures diversity."
     )
@@ -342,7 +342,7 @@ def frontier_section(ctx: Context) -> str:
         gold_name=ctx.gold_name,
     )
     note = (
-        "PPO curves join their evaluation points in update order; best-of-n uses the unbiased all-subsets estimator over the "
+        "Trained curves join their evaluation points in update order; best-of-n uses the unbiased all-subsets estimator over the "
         "base policy's samples. Fits of Gao, Schulman & Hilton (2022), with d = √KL and rewards relative to the base policy, "
         f"are drawn only when supported (β > 0, at least {MIN_POINTS} points), only over the fitted range of d and, for gold, "
         f"inside the gold's range [{figures.GOLD_RANGE[0]:g}, {figures.GOLD_RANGE[1]:g}]."
@@ -375,14 +375,45 @@ def methods_section(ctx: Context) -> str:
             continue
         name, clear = won
         how = "its CI above every other curve's" if clear else "within the CIs of another curve"
-        verdicts.append(f"- KL {k:g} nats: {ctx.html_label(name)} ({how}).")
+        verdicts.append(f"- KL {k:g} nats: {ctx.html_label(name)}, gold {fmt_ci(_stats(table[name][k]))} ({how}).")
     note = (
         "Gold reward of each curve where it first reaches a KL budget, interpolated linearly in KL between the two "
         "evaluation points around it (CI bounds too, an approximation); blank (n/a) where a curve does not reach the "
         "budget, nothing is extrapolated. Best-of-n uses the base policy's samples and its analytic KL; trained curves "
         "(PPO, DPO, RLOO, GRPO) use their held-out evaluation points. Highest gold at each budget:"
     )
-    return "\n\n".join([note, "\n".join(verdicts) or "- fewer than two curves at every budget", md_table(headers, rows)])
+    parts = [note, "\n".join(verdicts) or "- fewer than two curves at every budget", md_table(headers, rows)]
+    return "\n\n".join(parts + [cost_table(ctx, curve_rows)])
+
+
+def cost_table(ctx: Context, curve_rows: pd.DataFrame) -> str:
+    """What each trained curve consumed (its stage's summary and timing.json) beside the proxy-gold gap at its best point."""
+    rows = []
+    for curve in ctx.curves:
+        summary = get(ctx.metrics, "curves", curve.name) or {}
+        timing = data.read_json(curve.folder / "timing.json")
+        pairs, episodes = summary.get("pairs"), summary.get("episodes")
+        count, what = (pairs, "preference pairs") if pairs is not None else (episodes, "sampled responses")
+        trained_on = f"{int(count):,} {what}" if isinstance(count, int | float) else NA
+        points = curve_rows[(curve_rows["curve"] == curve.name)].dropna(subset=["gold_reward"])
+        gap = points.loc[points["gold_reward"].idxmax()] if not points.empty else None
+        gap_cell = (
+            fmt_ci(
+                {"mean": gap["proxy_gold_gap"], "ci_low": gap["proxy_gold_gap_ci_low"], "ci_high": gap["proxy_gold_gap_ci_high"]}
+            )
+            if gap is not None and "proxy_gold_gap" in gap.index
+            else NA
+        )
+        wall = as_float(timing.get("wall_s")) if isinstance(timing, dict) else None
+        rows.append([ctx.html_label(curve.name), trained_on, fmt(wall), gap_cell])
+    if not rows:
+        return ""
+    note = (
+        "What each curve cost: PPO, RLOO and GRPO sample the same number of responses from the same prompts; DPO trains on "
+        "preference pairs of the reward model's data (no sampling). Wall time is the stage's, evaluation points included, "
+        "on this run's machine. The proxy-gold gap (both in base-policy standard units) is taken at the curve's best-gold point."
+    )
+    return "\n\n".join([note, md_table(["curve", "trained on", "wall time (s)", "proxy − gold gap at best point"], rows)])
 
 
 def _stats(point: Mapping[str, float] | None) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from dvclive import Live
 
-from pipeline.config import ConfigError, load_params
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
 from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
 from pipeline.models import fetch_pretrained, is_local_dir, resolve_device, save_model_with_manifest, seed_everything
 from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain_from_scratch

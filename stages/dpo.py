@@ -14,8 +14,8 @@ from pathlib import Path
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from pipeline.config import ConfigError, curve_model_dir, curve_results_dir, load_params
-from pipeline.errors import finite_loss_callback
+from pipeline.config import curve_model_dir, curve_results_dir, load_params
+from pipeline.errors import ConfigError, finite_loss_callback
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
 from pipeline.models import load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                 device=device,
                 callbacks=[evaluator, DVCLiveCallback(live=live), finite_loss_callback()],
             )
-            evaluator.bind(trainer, params.ppo, ref, reward_model, norm)
+            evaluator.bind(trainer, params.sampling, ref, reward_model, norm)
             trainer.train()
         if not trainer.is_world_process_zero():
             return

@@ -2,8 +2,9 @@
 
     python -m stages.evaluate         # reads params.yaml: seed, device, annotator.gold, evaluate
 Writes results/metrics.json (nested: policies.<name>.<metric>.{mean,ci_low,ci_high}, best_of_n.<n>,
-plus upstream preferences/reward_model/base_policy/ppo figures), results/samples.jsonl (per-sample
-table) and results/frontier.csv (reward-KL points of PPO evaluations and best-of-n).
+plus upstream preferences/reward_model/base_policy/curve figures), results/summary.json (its headline
+means: the DVC metrics file), results/samples.jsonl (per-sample table) and results/frontier.csv
+(reward-KL points of every curve's evaluations and best-of-n).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from metrics import best_of_n, evaluate_policy, metric_info
-from metrics.evaluation import best_of_n_sizes, sample_table
+from metrics.evaluation import best_of_n_sizes, headline_metrics, sample_table
 from metrics.frontier import curve_peaks, frontier_table
 from pipeline.config import curve_name, curve_results_dir, gold_available, load_params, policy_sources, rl_curves
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
@@ -46,7 +47,7 @@ def main() -> None:
     gold_fn = get_gold_scorer(params.annotator.gold) if gold_available(params) else None
     names = list(policy_sources(params))
     tokenizer = load_tokenizer("models/base")
-    remove_outputs(RESULTS / "metrics.json", RESULTS / "metric_info.json", RESULTS / "samples.jsonl", RESULTS / "frontier.csv")
+    remove_outputs(*(RESULTS / f for f in ("metrics.json", "summary.json", "metric_info.json", "samples.jsonl", "frontier.csv")))
     with stage_timer("evaluate"):
         rm, norm = load_reward_model("models/reward", device)
         samples = {name: read_jsonl(OUTPUTS / f"{name}.jsonl") for name in names}
@@ -86,6 +87,7 @@ def main() -> None:
     write_jsonl(RESULTS / "samples.jsonl", sample_table(samples))
     write_json(RESULTS / "metric_info.json", metric_info())
     write_json(RESULTS / "metrics.json", summary)
+    write_json(RESULTS / "summary.json", headline_metrics(summary))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from pipeline.config import ConfigError, load_params, policy_sources
+from pipeline.config import load_params, policy_sources
+from pipeline.errors import ConfigError
 from pipeline.generation import generate_samples
 from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_timer, write_json, write_jsonl
 from pipeline.models import check_compatible_policy, check_model_dir, load_policy, load_tokenizer, resolve_device, seed_everything
@@ -38,7 +39,12 @@ def main() -> None:
     ref = load_policy(BASE_DIR, "models/base", device)
     for name, path in dirs.items():  # every policy's tokenizer, vocabulary and context, before outputs are removed
         check_compatible_policy(
-            path, f"generate policy {name!r}", tokenizer, ref.config.vocab_size, cfg.max_new_tokens, "generate.max_new_tokens"
+            path,
+            f"generate policy {name!r}",
+            tokenizer,
+            ref.config.vocab_size,
+            params.sampling.max_new_tokens,
+            "sampling.max_new_tokens",
         )
     remove_outputs(OUT_DIR, METRICS_FILE)
     counts = {}
@@ -57,14 +63,11 @@ def main() -> None:
                     policy,
                     tokenizer,
                     prompts,
-                    max_new_tokens=cfg.max_new_tokens,
-                    temperature=cfg.temperature,
+                    params.sampling,
                     batch_size=cfg.batch_size,
                     device=device,
                     policy_name=name,
                     ref_model=ref,
-                    stop_at_eos=cfg.stop_at_eos,
-                    static_cache=cfg.static_cache,
                 )
                 # the first k samples of every policy share seeds (common random numbers); the base's extra ones feed best-of-n
                 records = sample(samples_per_prompt=cfg.samples_per_prompt, seed=derive_seed(params.seed, "generate"))

@@ -7,8 +7,8 @@ from pathlib import Path
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from pipeline.config import ConfigError, curve_model_dir, curve_results_dir, load_params
-from pipeline.errors import finite_loss_callback
+from pipeline.config import curve_model_dir, curve_results_dir, load_params
+from pipeline.errors import ConfigError, finite_loss_callback
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
 from pipeline.models import load_policy, load_tokenizer, resolve_device, seed_everything
@@ -23,13 +23,13 @@ def run_online(method: str, argv: list[str] | None) -> None:
     params = load_params()
     key = f"curves.{method}_kl_coef"
     kl_coef = parse_knob(argv, method, "--kl-coef", getattr(params.curves, f"{method}_kl_coef"), key)
-    cfg, sampling, device = getattr(params, method), params.ppo, resolve_device(params.device)
+    cfg, ppo, sampling, device = getattr(params, method), params.ppo, params.sampling, resolve_device(params.device)
     model_dir, results_dir = curve_model_dir(method, kl_coef), curve_results_dir(method, kl_coef)
     seed_everything(params.seed)
     tokenizer = load_tokenizer(BASE_DIR)
     train_prompts, eval_prompts = (
         read_jsonl("data/prompts/train.jsonl"),
-        read_jsonl("data/prompts/eval.jsonl")[: sampling.n_eval_prompts],
+        read_jsonl("data/prompts/eval.jsonl")[: ppo.n_eval_prompts],
     )
     if len(train_prompts) * cfg.num_generations < cfg.batch_size:
         raise ConfigError(
@@ -39,7 +39,7 @@ def run_online(method: str, argv: list[str] | None) -> None:
 
     with stage_timer(f"{method}@{kl_coef}", write=False) as timings:
         reward_model, norm = load_reward_model(RM_DIR, device)
-        reward = ProxyReward(reward_model, tokenizer, norm, device, sampling.missing_eos_penalty)
+        reward = ProxyReward(reward_model, tokenizer, norm, device, ppo.missing_eos_penalty)
         with Live(str(results_dir / "live"), dvcyaml=False, save_dvc_exp=False) as live:
             evaluator = CurveEval(
                 tokenizer,
@@ -47,7 +47,7 @@ def run_online(method: str, argv: list[str] | None) -> None:
                 get_gold_scorer(params.annotator.gold),
                 seed=params.seed,
                 every=cfg.eval_every,
-                samples_per_prompt=sampling.eval_samples_per_prompt,
+                samples_per_prompt=ppo.eval_samples_per_prompt,
             )
             trainer = online_trainer(
                 method,

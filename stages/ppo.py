@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> None:
             norm,
             params.seed,
             kl_coef=kl_coef,
+            sampling=params.sampling,
         )
         query_tokens = fit_prompt_ids(
-            query_tokens, context_positions(trainer.ref_policy), cfg.response_length, "ppo.response_length"
+            query_tokens, context_positions(trainer.ref_policy), params.sampling.max_new_tokens, "sampling.max_new_tokens"
         )
         fingerprint = run_fingerprint(params, acc.num_processes, kl_coef, (BASE_DIR, RM_DIR, Path("data/prompts")))
         load_checkpoint(trainer, ckpt_dir, fingerprint)

@@ -25,7 +25,7 @@ OUT_DIR, METRICS_FILE, BASE_DIR = Path("data/preferences"), Path("results/prefer
 def simulated_prompts(params) -> list[dict]:
     """The training prompts to sample for, checked to fit the base's context and to give both splits."""
     cfg = params.preferences
-    check_room(model_positions(BASE_DIR, "models/base"), cfg.max_new_tokens, "preferences.max_new_tokens", "models/base")
+    check_room(model_positions(BASE_DIR, "models/base"), params.sampling.max_new_tokens, "sampling.max_new_tokens", "models/base")
     prompts = read_jsonl("data/prompts/train.jsonl")[: cfg.n_prompts]
     checked_split(prompts, cfg.test_fraction, "prompts")  # pairs split by prompt: an empty side is known now, before sampling
     return prompts
@@ -39,18 +39,16 @@ def simulated(params, device, tokenizer, prompts: list[dict]) -> tuple[list[dict
         model,
         tokenizer,
         prompts,
-        cfg.samples_per_prompt,
-        cfg.max_new_tokens,
-        cfg.temperature,
-        cfg.batch_size,
-        params.seed,
-        device,
-        "base",
-        stop_at_eos=cfg.stop_at_eos,
+        params.sampling,
+        samples_per_prompt=cfg.samples_per_prompt,
+        batch_size=cfg.batch_size,
+        seed=params.seed,
+        device=device,
+        policy_name="base",
         with_logprobs=False,
     )
     # the ids the samples continued, so the reward model sees what PPO scores
-    prompt_ids = sampled_prompt_ids(tokenizer, prompts, model, cfg.max_new_tokens, "preferences.max_new_tokens")
+    prompt_ids = sampled_prompt_ids(tokenizer, prompts, model, params.sampling.max_new_tokens, "sampling.max_new_tokens")
     for s, g in zip(samples, gold([s["response"] for s in samples]), strict=True):
         s |= {"gold": g, "prompt_ids": prompt_ids[s["prompt"]]}
     return simulate_pairs(samples, params.annotator, params.seed)

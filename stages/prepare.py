@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 
-from pipeline.config import ConfigError, load_params
+from pipeline.config import load_params
 from pipeline.corpus import SPLITS, check_splits, load_corpus, make_prompts, split_by_hash
+from pipeline.errors import ConfigError
 from pipeline.io import atomic_output, log, stage_timer, write_json, write_jsonl
-from pipeline.models import fetch_pretrained
 from pipeline.preferences import (
     Renderer,
     chat_renderer,
@@ -34,6 +34,8 @@ def base_renderer(base: str) -> Renderer:
     a tokenizer trained from scratch has no chat template."""
     if base == "scratch":
         return plain_render
+    from pipeline.models import fetch_pretrained  # torch + transformers (~8 s of imports): only for a pretrained base
+
     tokenizer = functools.cache(lambda: fetch_pretrained(base)[1])
     return lambda messages, generation_prompt=False: chat_renderer(tokenizer())(messages, generation_prompt)
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from metrics.reward_model import held_out_metrics
 from pipeline.annotator import pairs_accuracy_ceiling
-from pipeline.config import ConfigError, load_params
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
 from pipeline.io import log, manifest, read_jsonl, remove_outputs, stage_timer, write_csv, write_json
 from pipeline.models import (
     check_model_dir,

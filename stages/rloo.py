@@ -2,8 +2,7 @@
 
     python -m stages.rloo --kl-coef 0.03     # one curve (dvc.yaml runs one per curves.rloo_kl_coef)
 Online, like PPO: the same train prompts (data/prompts), reference (models/base), reward (models/reward,
-scored and normalised as PPO scores it) and sampling settings (ppo.response_length, temperature,
-stop_at_eos); the KL coefficient is the knob. Writes models/rloo/kl<beta>/ and results/curves/rloo/kl<beta>/
+scored and normalised as PPO scores it) and sampling (the sampling section); the KL coefficient is the knob. Writes models/rloo/kl<beta>/ and results/curves/rloo/kl<beta>/
 (eval.csv, eval_samples.jsonl, live/ under TRL's metric names, metrics.json, timing.json).
 """
 

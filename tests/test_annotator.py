@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pipeline.annotator import accuracy_ceiling, judge, pair_rng, preference_probability
-from pipeline.config import AnnotatorConfig, ConfigError
+from pipeline.config import AnnotatorConfig
+from pipeline.errors import ConfigError
 from pipeline.gold import get_gold_scorer
 from pipeline.preferences import read_preference_file, simulate_pairs, split_implicit
 

@@ -216,13 +216,13 @@ CASES = {
     # params: NaN, upper bounds, ranges, combinations that cannot work
     "nan float": (
         "ppo",
-        lambda r, m: write_params(r, ppo={"stop_at_eos": True, "missing_eos_penalty": NAN}),
+        lambda r, m: write_params(r, sampling={"stop_at_eos": True}, ppo={"missing_eos_penalty": NAN}),
         "ppo.missing_eos_penalty: Input should be a finite number",
     ),
     "nan temperature": (
         "generate",
-        lambda r, m: write_params(r, generate={"temperature": NAN}),
-        "generate.temperature: Input should be a finite number",
+        lambda r, m: write_params(r, sampling={"temperature": NAN}),
+        "sampling.temperature: Input should be a finite number",
     ),
     "infinite lr": (
         "base_policy",
@@ -232,7 +232,7 @@ CASES = {
     "eos penalty without eos stop": (
         "ppo",
         lambda r, m: write_params(r, ppo={"missing_eos_penalty": 1.0}),
-        "ppo.missing_eos_penalty: with ppo.stop_at_eos=false",
+        "ppo.missing_eos_penalty: with sampling.stop_at_eos=false",
     ),
     "k3 reward": (
         "ppo",
@@ -256,8 +256,8 @@ CASES = {
     ),
     "response beyond scratch context": (
         "generate",
-        lambda r, m: write_params(r, generate={"max_new_tokens": 200}),
-        "generate.max_new_tokens: 200 new tokens leave no room for a prompt in policy.block_size=128",
+        lambda r, m: write_params(r, sampling={"max_new_tokens": 200}),
+        "sampling.max_new_tokens: 200 new tokens leave no room for a prompt in policy.block_size=128",
     ),
     "rm length beyond scratch context": (
         "reward_model",
@@ -281,13 +281,13 @@ CASES = {
     ),
     "generate beyond base positions": (
         "generate",
-        lambda r, m: _base_too_short_for(r, m, generate={"policies": ["base"], "max_new_tokens": 100}),
-        "generate.max_new_tokens: 100 new tokens leave no room for a prompt in generate policy 'base''s 64 positions",
+        lambda r, m: _base_too_short_for(r, m, generate={"policies": ["base"]}, sampling={"max_new_tokens": 100}),
+        "sampling.max_new_tokens: 100 new tokens leave no room for a prompt in generate policy 'base''s 64 positions",
     ),
     "preferences beyond base positions": (
         "preferences",
-        lambda r, m: _base_too_short_for(r, m, preferences={"max_new_tokens": 64}),
-        "preferences.max_new_tokens: 64 new tokens leave no room for a prompt in models/base's 64 positions",
+        lambda r, m: _base_too_short_for(r, m, sampling={"max_new_tokens": 64}),
+        "sampling.max_new_tokens: 64 new tokens leave no room for a prompt in models/base's 64 positions",
     ),
     "empty params file": (
         "prepare",

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, Params, load_params, parse_params
+from pipeline.config import Params, load_params, parse_params
+from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,18 +127,19 @@ def test_stage_exits_nonzero_with_one_line_before_work(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
-def test_response_cutting_must_agree_across_stages():
-    msg = error_for({"ppo": {"stop_at_eos": True}})
-    assert "ppo.stop_at_eos" in msg and "disagree" in msg
-    both = parse_params({"ppo": {"stop_at_eos": True}, "preferences": {"stop_at_eos": True}, "generate": {"stop_at_eos": True}})
-    assert both.ppo.stop_at_eos
+def test_sampling_is_one_section_and_the_old_per_stage_keys_are_refused():
+    # one place decides how responses are cut, so the reward model scores what the policies sample
+    for section, key in (("preferences", "max_new_tokens"), ("ppo", "response_length"), ("generate", "temperature")):
+        assert f"{section}.{key}: unknown key" in error_for({section: {key: 8}})
+    params = parse_params({"sampling": {"stop_at_eos": True, "cache": "static", "max_new_tokens": 8}})
+    assert (params.sampling.stop_at_eos, params.sampling.cache, params.sampling.max_new_tokens) == (True, "static", 8)
+    assert "sampling.cache: Input should be 'dynamic' or 'static'" in error_for({"sampling": {"cache": "paged"}})
 
 
 def test_eos_penalty_is_accepted_when_responses_stop_at_eos():
-    eos = {"stop_at_eos": True}
-    params = parse_params({"preferences": eos, "generate": eos, "ppo": eos | {"missing_eos_penalty": 1.0}})
+    params = parse_params({"sampling": {"stop_at_eos": True}, "ppo": {"missing_eos_penalty": 1.0}})
     assert params.ppo.missing_eos_penalty == 1.0
-    assert "with ppo.stop_at_eos=false" in error_for({"ppo": {"missing_eos_penalty": 1.0}})
+    assert "with sampling.stop_at_eos=false" in error_for({"ppo": {"missing_eos_penalty": 1.0}})
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
@@ -162,11 +164,11 @@ def test_identifier_names_and_the_context_checks_of_pretrained_bases_pass():
     }
     # the block_size bound is the scratch model's context only; a pretrained base is checked against its own config on load
     assert (
-        parse_params({"policy": {"base": "gpt2", "block_size": 32}, "generate": {"max_new_tokens": 100}}).generate.max_new_tokens
+        parse_params({"policy": {"base": "gpt2", "block_size": 32}, "sampling": {"max_new_tokens": 100}}).sampling.max_new_tokens
         == 100
     )
-    assert "ppo.response_length: 32 new tokens leave no room" in error_for(
-        {"policy": {"block_size": 32}, "ppo": {"response_length": 32}}
+    assert "sampling.max_new_tokens: 32 new tokens leave no room" in error_for(
+        {"policy": {"block_size": 32}, "sampling": {"max_new_tokens": 32}}
     )
 
 
@@ -174,3 +176,10 @@ def test_empty_params_file_is_refused(tmp_path):
     (tmp_path / "params.yaml").write_text("# only a comment\n")
     with pytest.raises(ConfigError, match="params.yaml: empty; write one with `python -m pipeline.profiles default`"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_committed_params_yaml_is_the_rendered_default_profile():
+    """The code's defaults and params.yaml cannot drift apart: `python -m pipeline.profiles default` rewrites it unchanged."""
+    from pipeline.profiles import profile_params, render
+
+    assert (ROOT / "params.yaml").read_text() == render(profile_params("default"), "default")

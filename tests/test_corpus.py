@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from pipeline.config import ConfigError, DataConfig
+from pipeline.config import DataConfig
 from pipeline.corpus import (
     find_fortune_files,
     load_corpus,
@@ -13,6 +13,7 @@ from pipeline.corpus import (
     read_text_file,
     split_by_hash,
 )
+from pipeline.errors import ConfigError
 
 
 def test_fortunes_found_through_package_metadata():

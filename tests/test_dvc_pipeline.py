@@ -132,11 +132,14 @@ def test_experiment_run_and_diffs(repo):
         params_diff = dvc(repo, "params", "diff").stdout
         assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
         metrics_diff = dvc(repo, "metrics", "diff", "--json").stdout
-        changed = json.loads(metrics_diff)["results/metrics.json"]
+        changed = json.loads(metrics_diff)["results/summary.json"]
         assert any(k.startswith("policies.ppo_kl0p5.") for k in changed)
         show = json.loads(dvc(repo, "exp", "show", "--json").stdout)
         names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
         assert "kl05" in names
+        # the DVC metrics are headline means: intervals stay in results/metrics.json, out of `dvc exp show`
+        header = dvc(repo, "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+        assert "policies.ppo_kl0p5.gold_reward" in header and not [c for c in header if "ci_" in c]
         assert "curves.ppo_kl_coef" in dvc(repo, "exp", "diff").stdout
     finally:  # `dvc exp run` leaves the experiment in the workspace: back to the reference run for the next tests
         restore_head(repo)

@@ -5,8 +5,11 @@ import pytest
 import torch
 
 import pipeline.generation as generation
+from pipeline.config import SamplingConfig
 from pipeline.generation import decode, generate_samples, left_pad, sample, sample_next, truncate_after_eos
 from pipeline.models import load_policy, load_tokenizer
+
+SAMPLE_6 = SamplingConfig(max_new_tokens=6)  # fixed-length responses of 6 tokens at temperature 1
 
 
 def test_sample_next_draws_from_the_softmax_at_the_temperature():
@@ -96,7 +99,17 @@ def test_generate_samples_is_seeded_and_its_logprobs_match_a_full_forward(tiny_m
     tok = load_tokenizer(tiny_model_dir)
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     prompts = [{"prompt_id": i, "prompt": p} for i, p in enumerate(["the cat", "a dog was", "sun"])]
-    run = lambda bs: generate_samples(model, tok, prompts, 3, 6, 1.0, bs, 11, torch.device("cpu"), "base", stop_at_eos=False)  # noqa: E731
+    run = lambda bs: generate_samples(  # noqa: E731
+        model,
+        tok,
+        prompts,
+        SAMPLE_6,
+        samples_per_prompt=3,
+        batch_size=bs,
+        seed=11,
+        device=torch.device("cpu"),
+        policy_name="base",
+    )
     first, again = run(4), run(4)
     assert [r["response_ids"] for r in first] == [r["response_ids"] for r in again]
     assert len(first) == 9 and all(r["n_tokens"] == 6 for r in first)
@@ -115,9 +128,10 @@ def test_fit_prompt_ids_keeps_the_end_of_long_prompts():
     assert generation.fit_prompt_ids(prompts, positions=10, new_tokens=4) == [[3, 4, 5, 6, 7, 8], [9, 10]]
     assert generation.fit_prompt_ids(prompts, positions=None, new_tokens=4) == prompts
     with pytest.raises(
-        generation.ConfigError, match="ppo.response_length: 10 new tokens leave no room for a prompt in the model's 10 positions"
+        generation.ConfigError,
+        match="sampling.max_new_tokens: 10 new tokens leave no room for a prompt in the model's 10 positions",
     ):
-        generation.fit_prompt_ids(prompts, positions=10, new_tokens=10, key="ppo.response_length")
+        generation.fit_prompt_ids(prompts, positions=10, new_tokens=10, key="sampling.max_new_tokens")
 
 
 def test_prompts_longer_than_the_context_are_cut_not_crashed(tiny_model_dir):
@@ -127,6 +141,8 @@ def test_prompts_longer_than_the_context_are_cut_not_crashed(tiny_model_dir):
     long_prompt = " ".join(["the cat sat on the mat"] * 30)
     assert len(tok(long_prompt)["input_ids"]) > model.config.n_positions
     prompts = [{"prompt_id": 0, "prompt": long_prompt}, {"prompt_id": 1, "prompt": "a dog"}]
-    records = generate_samples(model, tok, prompts, 2, 6, 1.0, 4, 0, torch.device("cpu"), "base", stop_at_eos=False)
+    records = generate_samples(
+        model, tok, prompts, SAMPLE_6, samples_per_prompt=2, batch_size=4, seed=0, device=torch.device("cpu"), policy_name="base"
+    )
     assert len(records) == 4 and all(r["n_tokens"] == 6 and np.isfinite(r["logprob"]) for r in records)
     assert records[0]["prompt"] == long_prompt  # the record keeps the prompt text; only the model's input is cut

@@ -94,3 +94,25 @@ def test_registry_refuses_a_duplicate_name():
     with pytest.raises(ValueError, match="already registered"):
         register("vader")(lambda texts: [0.0] * len(texts))
     assert "fluent_sentiment" in GOLD_SCORERS
+
+
+def test_a_gold_plugin_loads_by_module_and_function_and_bad_specs_are_one_line_errors():
+    from pipeline.errors import ConfigError
+
+    plugin = get_gold_scorer("tests.test_gold:_length_gold")
+    assert plugin(["a b", "a b c d"]) == [0.5, 1.0]
+    for spec, why in (
+        ("no_such_module_xyz:f", "ModuleNotFoundError"),
+        ("tests.test_gold:missing", "AttributeError"),
+        ("tests.test_gold:NOT_CALLABLE", "not callable"),
+        ("nope", "choose from"),
+    ):
+        with pytest.raises(ConfigError, match=f"annotator.gold: .*{why}"):
+            get_gold_scorer(spec)
+
+
+NOT_CALLABLE = 3
+
+
+def _length_gold(texts: list[str]) -> list[float]:
+    return [min(len(t.split()) / 4, 1.0) for t in texts]

@@ -5,7 +5,8 @@ import shutil
 import pytest
 import torch
 
-from pipeline.config import ConfigError, PolicyConfig
+from pipeline.config import PolicyConfig
+from pipeline.errors import ConfigError
 from pipeline.models import (
     check_compatible_policy,
     check_model_dir,

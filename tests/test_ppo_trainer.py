@@ -1,10 +1,11 @@
 """The PPO loop on a tiny GPT-2 with a planted reward: it learns, it is deterministic, it resumes exactly."""
 
+import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
 
-from pipeline.config import PPOConfig
+from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import NumericalError
 from pipeline.models import load_policy, load_tokenizer
 from pipeline.ppo_checkpoint import CheckpointCallback, load_checkpoint
@@ -14,7 +15,7 @@ from pipeline.reward import new_reward_model
 PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
 
 
-def make_trainer(model_dir, **overrides):
+def make_trainer(model_dir, stop_at_eos: bool = False, cache: str = "dynamic", **overrides):
     tok = load_tokenizer(model_dir)
     torch.manual_seed(1)
     rm = new_reward_model(model_dir, tok.pad_token_id, "sum")
@@ -22,7 +23,7 @@ def make_trainer(model_dir, **overrides):
         rm.score.weight.normal_(0, 1.0)  # a planted, learnable reward: a fixed direction in hidden space, summed over tokens
     value = new_reward_model(model_dir, tok.pad_token_id, "sum")
     value.load_state_dict(rm.state_dict())
-    cfg = PPOConfig(**({"total_updates": 20, "batch_size": 8, "ppo_epochs": 2, "lr": 3e-3, "response_length": 6} | overrides))
+    cfg = PPOConfig(**({"total_updates": 20, "batch_size": 8, "ppo_epochs": 2, "lr": 3e-3} | overrides))
     trainer = PPOTrainer(
         cfg,
         Accelerator(cpu=True),
@@ -34,6 +35,7 @@ def make_trainer(model_dir, **overrides):
         {"mean": 0.0, "std": 1.0},
         seed=0,
         kl_coef=0.01,
+        sampling=SamplingConfig(max_new_tokens=6, stop_at_eos=stop_at_eos, cache=cache),
     )
     queries = tok(PROMPTS, add_special_tokens=False)["input_ids"]
     return trainer, queries
@@ -81,6 +83,18 @@ def test_tiny_run_raises_the_proxy_reward(tiny_model_dir, stop_at_eos):
         "lr",
     ):
         assert key in hist[-1]
+
+
+def test_static_cache_rollouts_keep_one_prompt_width(tiny_model_dir):
+    """transformers' generate with a static cache (compiled on CUDA) samples the rollouts: every batch is padded to the
+    longest prompt of the whole set, so the compiled decoding step keeps one shape."""
+    trainer, queries = make_trainer(tiny_model_dir, cache="static", total_updates=2)
+    widths = []
+    step = trainer.rollout
+    trainer.rollout = lambda q, update, timings: widths.append((ro := step(q, update, timings)).batch.query_ids.shape[1]) or ro
+    history = trainer.train(queries, progress=False)
+    assert trainer.prompt_width == max(len(q) for q in queries) and widths == [trainer.prompt_width] * 2
+    assert len(history) == 3 and all(np.isfinite(h["loss/policy_avg"]) for h in history[1:])
 
 
 def test_same_seed_same_curve(tiny_model_dir):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.io import read_jsonl
 from pipeline.preferences import (
     MAX_IDENTICAL_SHARE,

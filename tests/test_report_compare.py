@@ -67,7 +67,7 @@ def _data(seed: int, kl_coef: float, gold: float | None, kl: float | None, dpo: 
         "rev": f"rev{seed}{kl_coef}{gold}",
         "timestamp": "2025-01-01T00:00:00",
         "params": {"params.yaml": {"data": params}},
-        "metrics": {"results/metrics.json": {"data": _metrics(gold, kl, dpo)}},
+        "metrics": {"results/summary.json": {"data": _metrics(gold, kl, dpo)}},
         "deps": {},
         "outs": {},
         "meta": {"has_checkpoints": False},
@@ -99,14 +99,14 @@ def exp_show_records(head_metrics: bool = True) -> list[dict[str, Any]]:
             "broken",
             {
                 **_data(8, 0.05, 0.0, 0.0),
-                "metrics": {"results/metrics.json": {"error": {"type": "FileNotFoundError", "msg": "x"}}},
+                "metrics": {"results/summary.json": {"error": {"type": "FileNotFoundError", "msg": "x"}}},
             },
         ),
         _exp("errored", _data(7, 0.05, FAILED_GOLD, 9.0), state=None, error={"msg": "boom", "type": "DvcException"}),
     ]
     head = _data(4, 0.05, BASELINE_GOLD, 2.0)
     if not head_metrics:
-        head["metrics"] = {"results/metrics.json": {"error": {"type": "FileNotFoundError", "msg": "not in cache"}}}
+        head["metrics"] = {"results/summary.json": {"error": {"type": "FileNotFoundError", "msg": "not in cache"}}}
     return [
         {"rev": "workspace", "name": None, "data": _data(5, 0.05, WORKSPACE_GOLD, 2.0), "error": None, "experiments": None},
         {"rev": "0123abcd" * 5, "name": "main", "data": head, "error": None, "experiments": experiments},
@@ -267,7 +267,7 @@ def test_figure_joins_policies_per_group_and_method(tmp_path: Path, monkeypatch:
 def test_markdown_escapes_user_strings(tmp_path: Path) -> None:
     records = exp_show_records()
     evil = _data(1, 0.05, 0.3, 1.0)
-    m = evil["metrics"]["results/metrics.json"]["data"]
+    m = evil["metrics"]["results/summary.json"]["data"]
     m["policies"]["x|<img src=x>"] = m["policies"]["ppo_kl0p05"]
     evil["params"]["params.yaml"]["data"]["ppo"]["kl_coef"] = "a|b<script>"
     records[1]["experiments"].append(_exp("e|vil", evil))
@@ -289,3 +289,17 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     empty.write_text("[]")
     assert main(["--input", str(empty), "--out-dir", str(tmp_path / "o")]) == 0
     assert "No finished experiments" in (tmp_path / "o" / "compare.md").read_text()
+
+
+def test_curve_identity_is_read_from_the_summary_keys():
+    from reports.compare import with_curve_identity
+
+    summary = {"policies": {"base": {}, "ppo_kl0p03": {}, "dpo_kl1em05": {}, "rloo_kl0": {}, "mine_kl0p1": {}, "grpo_klx": {}}}
+    curves = with_curve_identity(summary)["curves"]
+    assert curves == {
+        "ppo_kl0p03": {"method": "ppo", "knob": 0.03},
+        "dpo_kl1em05": {"method": "dpo", "knob": 1e-05},
+        "rloo_kl0": {"method": "rloo", "knob": 0.0},
+    }
+    full = {"policies": {"ppo_kl0p03": {}}, "curves": {"ppo_kl0p03": {"method": "ppo", "knob": 0.03, "folder": "x"}}}
+    assert with_curve_identity(full) is full  # results/metrics.json names its curves itself

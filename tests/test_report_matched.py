@@ -69,11 +69,16 @@ def test_report_section_compares_every_curve_at_each_budget(tmp_path: Path) -> N
     text = report.read_text()
     block = text[text.index("## Methods at matched KL\n") :]
     block = block[: block.find("\n## ", 1)]
-    rows = [ln for ln in block.splitlines() if ln.startswith("|")]
-    assert [f"gold at KL {k:g}" in rows[0] for k in KL_BUDGETS_NATS] == [True] * len(KL_BUDGETS_NATS)
-    labels = [r.split("|")[1].strip() for r in rows[2:]]
+    tables = [[ln for ln in t.splitlines() if ln.startswith("|")] for t in block.split("\n\n")]
+    matched, cost = [t for t in tables if t]
+    assert [f"gold at KL {k:g}" in matched[0] for k in KL_BUDGETS_NATS] == [True] * len(KL_BUDGETS_NATS)
+    labels = [r.split("|")[1].strip() for r in matched[2:]]
     assert labels == ["PPO (β=0.01)", "PPO (β=0.03)", "PPO (β=0.1)", "best-of-n"]
     assert "- KL 1 nats:" in block
+    # the cost of each trained curve: what it was trained on and its stage's wall time (best-of-n trains nothing)
+    cells = [[c.strip() for c in r.split("|")[1:-1]] for r in cost[2:]]
+    assert [c[0] for c in cells] == labels[:3]
+    assert all(c[1].endswith("sampled responses") and float(c[2].replace(",", "")) > 0 and "[" in c[3] for c in cells)
 
 
 def test_dpo_implicit_reward_accuracy_sits_beside_the_reward_models(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.config import DPOMethodConfig, GRPOMethodConfig, PPOConfig, RLOOMethodConfig
+from pipeline.config import DPOMethodConfig, GRPOMethodConfig, RLOOMethodConfig, SamplingConfig
 from pipeline.generation import left_pad, sample
 from pipeline.models import load_policy, load_tokenizer
 from pipeline.reward import new_reward_model, score_sequences
@@ -84,7 +84,7 @@ def mean_score(policy, rm, tok, sampling) -> float:
         policy.eval(),
         ids,
         mask,
-        sampling.response_length,
+        sampling.max_new_tokens,
         sampling.temperature,
         tok.eos_token_id,
         tok.pad_token_id,
@@ -96,7 +96,7 @@ def mean_score(policy, rm, tok, sampling) -> float:
 @pytest.mark.parametrize("method", ["rloo", "grpo"])
 def test_online_method_raises_the_proxy_reward(tiny_model_dir, method):
     tok = load_tokenizer(tiny_model_dir)
-    rm, sampling = planted_reward(tiny_model_dir, tok), PPOConfig(response_length=6)
+    rm, sampling = planted_reward(tiny_model_dir, tok), SamplingConfig(max_new_tokens=6)
     reward = RecordingReward(rm, tok, {"mean": 0.0, "std": 1.0}, CPU)
     reward.lengths = []
     cfg = {"rloo": RLOOMethodConfig, "grpo": GRPOMethodConfig}[method](

@@ -37,7 +37,7 @@ def setup_workspace(root, model_dir, form):
     params = {
         "preferences": {"source": "file", "path": write_file(root, form), "test_fraction": 0.3},
         "reward_model": {"epochs": 1.0, "batch_size": 8, "max_length": 32},
-        "ppo": {"response_length": 4},
+        "sampling": {"max_new_tokens": 4},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
