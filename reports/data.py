@@ -207,20 +207,21 @@ def trainer_loss(live_dir: Path) -> tuple[pd.DataFrame, bool] | None:
 
 
 # ---------------------------------------------------------------- wall times
+def curve_timing(curve: Curve) -> dict[str, Any] | None:
+    """A curve stage's timing.json (wall_s and its phases), None when missing or unreadable."""
+    timing = read_json(curve.folder / "timing.json")
+    return timing if isinstance(timing, dict) else None
+
+
 def wall_times(results_dir: Path, curves: list[Curve]) -> list[tuple[str, float | None]]:
     """(stage, wall seconds) from each results/<stage>/timing.json, pipeline order, each PPO curve (ppo@<beta>) in place of ppo."""
     rows: list[tuple[str, float | None]] = []
     for stage in STAGE_ORDER:
         if stage == "ppo":
             for curve in curves:
-                timing = read_json(curve.folder / "timing.json")
-                if isinstance(timing, dict):
-                    rows.append(
-                        (
-                            f"{curve.method}@{curve.kl_coef:g}" if curve.kl_coef is not None else curve.name,
-                            as_float(timing.get("wall_s")),
-                        )
-                    )
+                if (timing := curve_timing(curve)) is not None:
+                    stage_name = f"{curve.method}@{curve.kl_coef:g}" if curve.kl_coef is not None else curve.name
+                    rows.append((stage_name, as_float(timing.get("wall_s"))))
             continue
         timing = read_json(results_dir / stage / "timing.json")
         if isinstance(timing, dict):

@@ -391,7 +391,6 @@ def cost_table(ctx: Context, curve_rows: pd.DataFrame) -> str:
     rows = []
     for curve in ctx.curves:
         summary = get(ctx.metrics, "curves", curve.name) or {}
-        timing = data.read_json(curve.folder / "timing.json")
         pairs, episodes = summary.get("pairs"), summary.get("episodes")
         count, what = (pairs, "preference pairs") if pairs is not None else (episodes, "sampled responses")
         trained_on = f"{int(count):,} {what}" if isinstance(count, int | float) else NA
@@ -404,8 +403,9 @@ def cost_table(ctx: Context, curve_rows: pd.DataFrame) -> str:
             if gap is not None and "proxy_gold_gap" in gap.index
             else NA
         )
-        wall = as_float(timing.get("wall_s")) if isinstance(timing, dict) else None
-        rows.append([ctx.html_label(curve.name), trained_on, fmt(wall), gap_cell])
+        rows.append(
+            [ctx.html_label(curve.name), trained_on, fmt(as_float((data.curve_timing(curve) or {}).get("wall_s"))), gap_cell]
+        )
     if not rows:
         return ""
     note = (
