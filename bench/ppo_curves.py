@@ -22,9 +22,9 @@ from pipeline.generation import context_positions, fit_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import read_jsonl
 from pipeline.models import load_policy, load_tokenizer, seed_everything
-from pipeline.ppo_eval import EvalCallback
-from pipeline.ppo_trainer import PPOTrainer
 from pipeline.reward import load_reward_model
+from rl.ppo_eval import EvalCallback
+from rl.ppo_trainer import PPOTrainer
 
 OUT_DIR = Path("bench/results/ppo_curves")
 SHOWN = ("kl", "gold_reward", "proxy_reward_norm", "proxy_gold_gap", "distinct_2_across_input")

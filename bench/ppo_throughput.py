@@ -1,4 +1,4 @@
-"""PPO throughput: episodes/second of our PPO (pipeline.ppo_trainer) versus TRL 1.12's PPOTrainer.
+"""PPO throughput: episodes/second of our PPO (rl.ppo_trainer) versus TRL 1.12's PPOTrainer.
 
 What it measures
   Both implementations train copies of the same random-init GPT-2 policy/reference
@@ -257,7 +257,7 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     from accelerate.state import AcceleratorState
 
     from pipeline.config import PPOConfig, SamplingConfig
-    from pipeline.ppo_trainer import PPOTrainer
+    from rl.ppo_trainer import PPOTrainer
 
     # TRL's TrainingArguments reset accelerate's process-wide state and TRL's Accelerator sets it; start
     # from a clean state so our run does not depend on which implementation ran before it.

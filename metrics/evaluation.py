@@ -232,7 +232,9 @@ def best_of_n(
 # what the DVC metrics file holds: the means that tell runs apart, so `dvc exp show` stays readable.
 # Intervals, every n of best-of-n and every diversity variant stay in results/metrics.json (an output, not a DVC metric).
 HEADLINE_POLICY_METRICS = ("gold_reward", "proxy_reward_norm", "kl", "win_rate_vs_base", "distinct_2_across_input")
-HEADLINE_BEST_OF_N = ("1", "4", "16", "64")
+HEADLINE_BEST_OF_N = ("4", "16", "64")  # n = 1 is the base policy itself
+# the reference policy's KL to itself is 0 and its win rate against itself 1/2: constants, not columns
+REFERENCE_CONSTANTS = ("kl", "win_rate_vs_base")
 HEADLINE_BEST_OF_N_METRICS = ("gold_reward", "kl")
 
 
@@ -242,13 +244,19 @@ def _mean(stat: Any) -> float | None:
 
 
 def headline_metrics(full: Mapping[str, Any]) -> dict[str, Any]:
-    """The DVC metrics of a run (results/summary.json) from its results/metrics.json: per-policy means, best-of-n
-    at a few n, each curve's gold peak, the reward model's accuracy and calibration, the base policy's perplexity."""
+    """The DVC metrics of a run (results/summary.json) from its results/metrics.json: per-policy means (the base
+    policy's constants left out), best-of-n at a few n, each curve's gold peak, the reward model's accuracy and
+    calibration, the base policy's perplexity."""
     policies = {
-        name: {k: _mean(stats.get(k)) for k in HEADLINE_POLICY_METRICS if k in stats}
+        name: {
+            k: _mean(stats.get(k))
+            for k in HEADLINE_POLICY_METRICS
+            if k in stats and not (name == "base" and k in REFERENCE_CONSTANTS)
+        }
         for name, stats in (full.get("policies") or {}).items()
         if isinstance(stats, Mapping)
     }
+    policies = {name: means for name, means in policies.items() if means}
     best_of_n = {
         n: {k: _mean(full["best_of_n"][n].get(k)) for k in HEADLINE_BEST_OF_N_METRICS}
         for n in HEADLINE_BEST_OF_N

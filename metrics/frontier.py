@@ -1,7 +1,7 @@
 """The reward-KL frontier: one row per (method, curve, point), and where each RL curve's gold peaks.
 
 Rows come from three sources: the held-out evaluation points of each RL curve (their metrics
-with CIs, as `pipeline.ppo_eval` writes them), best-of-n over the base samples, and the final
+with CIs, as `rl.ppo_eval` writes them), best-of-n over the base samples, and the final
 samples of every policy. A curve is one run of one method at one setting of its KL knob.
 """
 

@@ -1,10 +1,14 @@
-"""Write params.yaml for a profile: the documented defaults with a profile's overrides applied.
+"""Write params.yaml for a profile: the keys that define an experiment, plus every key the profile changes.
 
     python -m pipeline.profiles default            # the embedded CPU run (the committed params.yaml)
     python -m pipeline.profiles tiny               # seconds-long smoke run (tests use it)
     python -m pipeline.profiles gpu                # larger models/batches for one GPU
-    python -m pipeline.profiles smollm2 --out params.yaml
+    python -m pipeline.profiles default --all --out -   # every key, its default and its meaning
 Profiles live in profiles/<name>.yaml as partial overrides; every key is validated.
+
+A key params.yaml leaves out takes its default from pipeline/config.py, which every stage depends on, so
+DVC still reruns what a changed default touches; `dvc exp run -S +section.key=value` adds one for an experiment.
+Writing only the experiment's keys keeps `dvc exp show` to the columns a reader compares.
 """
 
 from __future__ import annotations
@@ -51,20 +55,76 @@ def _flow(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
 
 
-def render(params: Params, name: str) -> str:
-    """params.yaml text: every key, with its documentation as a comment."""
+# Written to params.yaml whatever their value: the knobs a run is compared by (and every key dvc.yaml names one by one,
+# which DVC needs present in the file). tests/test_config.py checks both.
+EXPERIMENT_KEYS = (
+    "seed",
+    "device",
+    "data.source",
+    "policy.base",
+    "policy.max_steps",
+    "annotator.gold",
+    "annotator.tau",
+    "annotator.epsilon",
+    "preferences.source",
+    "preferences.n_prompts",
+    "reward_model.epochs",
+    "reward_model.lr",
+    "sampling.max_new_tokens",
+    "sampling.temperature",
+    "ppo.total_updates",
+    "ppo.lr",
+    "ppo.n_eval_prompts",
+    "ppo.eval_samples_per_prompt",
+    "ppo.missing_eos_penalty",
+    "dpo.max_steps",
+    "dpo.lr",
+    "rloo.total_updates",
+    "rloo.lr",
+    "grpo.total_updates",
+    "grpo.lr",
+    "curves.ppo_kl_coef",
+    "curves.dpo_beta",
+    "curves.rloo_kl_coef",
+    "curves.grpo_kl_coef",
+    "generate.samples_per_prompt",
+    "evaluate.best_of_n_max",
+    "report.n_samples_shown",
+)
+
+
+def render(params: Params, name: str, every_key: bool = False) -> str:
+    """params.yaml text, each key with its documentation as a comment: the experiment's keys and those `params`
+    sets away from the code defaults, or (every_key) the whole documented reference."""
+    defaults = Params()
+    kept = "every key" if every_key else "the keys that define an experiment, plus those this profile changes"
     lines = [
         "# rlhf-bench parameters, validated by pipeline/config.py (unknown keys are errors).",
-        f"# Profile: {name}. Regenerate with `python -m pipeline.profiles {name}`; profiles/ lists the others.",
-        "",
+        f"# Profile: {name}; {kept}. Regenerate with `python -m pipeline.profiles {name}`; profiles/ lists the others.",
     ]
+    if not every_key:
+        lines += [
+            "# Keys left out take pipeline/config.py's defaults: `python -m pipeline.profiles default --all --out -` lists",
+            "# them all with their meaning; `dvc exp run -S +ppo.gamma=0.99` sets one for an experiment (`+` adds a key).",
+        ]
+    lines.append("")
     for key, field in Params.model_fields.items():
         value = getattr(params, key)
         if not isinstance(value, BaseModel):
-            lines.append(f"{key}: {_flow(value)}  # {field.description or ''}")
+            if every_key or key in EXPERIMENT_KEYS or value != getattr(defaults, key):
+                lines.append(f"{key}: {_flow(value)}  # {field.description or ''}")
+            continue
+        default = getattr(defaults, key)
+        subkeys = [
+            sub
+            for sub in type(value).model_fields
+            if every_key or f"{key}.{sub}" in EXPERIMENT_KEYS or getattr(value, sub) != getattr(default, sub)
+        ]
+        if not subkeys:
             continue
         lines.append(f"{key}:")
-        for sub, subfield in type(value).model_fields.items():
+        for sub in subkeys:
+            subfield = type(value).model_fields[sub]
             doc = f"  # {subfield.description}" if subfield.description else ""
             lines.append(f"  {sub}: {_flow(getattr(value, sub))}{doc}")
     return "\n".join(lines) + "\n"
@@ -73,9 +133,13 @@ def render(params: Params, name: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m pipeline.profiles", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="default, or a file name in profiles/ without .yaml")
-    parser.add_argument("--out", default="params.yaml")
+    parser.add_argument("--out", default="params.yaml", help="file to write, or - for standard output")
+    parser.add_argument("--all", action="store_true", help="write every key with its value and meaning")
     args = parser.parse_args(argv)
-    text = render(profile_params(args.name), args.name)
+    text = render(profile_params(args.name), args.name, every_key=args.all)
+    if args.out == "-":
+        print(text, end="")
+        return
     try:
         Path(args.out).write_text(text)
     except OSError as err:

@@ -21,7 +21,7 @@ from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
 from pipeline.models import load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
 from pipeline.reward import load_reward_model
 from pipeline.stage import parse_knob, run_stage
-from pipeline.trl_methods import (
+from rl.trl_methods import (
     CurveEval,
     dpo_trainer,
     fit_pairs,

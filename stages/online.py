@@ -14,7 +14,7 @@ from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
 from pipeline.models import load_policy, load_tokenizer, resolve_device, seed_everything
 from pipeline.reward import load_reward_model
 from pipeline.stage import parse_knob
-from pipeline.trl_methods import CurveEval, ProxyReward, last_logged, online_trainer, save_policy, write_curve
+from rl.trl_methods import CurveEval, ProxyReward, last_logged, online_trainer, save_policy, write_curve
 
 BASE_DIR, RM_DIR = Path("models/base"), Path("models/reward")
 

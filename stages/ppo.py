@@ -19,11 +19,11 @@ from pipeline.generation import context_positions, fit_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
 from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model_with_manifest, seed_everything
-from pipeline.ppo_checkpoint import CheckpointCallback, load_checkpoint, run_fingerprint
-from pipeline.ppo_eval import EvalCallback, write_curve_files
-from pipeline.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, phase_timings
 from pipeline.reward import load_reward_model
 from pipeline.stage import parse_knob, run_stage
+from rl.ppo_checkpoint import CheckpointCallback, load_checkpoint, run_fingerprint
+from rl.ppo_eval import EvalCallback, write_curve_files
+from rl.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, phase_timings
 
 BASE_DIR, RM_DIR = Path("models/base"), Path("models/reward")
 

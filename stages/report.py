@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipeline.config import load_params
 from pipeline.io import stage_timer
 from pipeline.stage import run_stage
-from reports.render import render_report
+from reporting.render import render_report
 
 
 def main() -> None:

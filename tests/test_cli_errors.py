@@ -10,7 +10,7 @@ import bench.ppo_throughput
 import bench.reward_data_efficiency
 from pipeline import profiles
 from pipeline.errors import run_cli
-from reports import compare
+from reporting import compare
 
 
 def one_line_exit_2(capsys, call) -> str:

@@ -51,9 +51,11 @@ def test_every_params_field_has_a_description():
         elif not (field.description or "").strip():
             missing.append(section)
     assert not missing, missing
-    rendered = (ROOT / "params.yaml").read_text()
+    from pipeline.profiles import profile_params, render
+
+    reference = render(profile_params("default"), "default", every_key=True)  # `--all`: the documented reference
     for key, field in Params.model_fields["ppo"].annotation.model_fields.items():
-        assert f"  {key}: " in rendered and field.description.split(" (")[0][:30] in rendered, key
+        assert f"  {key}: " in reference and field.description.split(" (")[0][:30] in reference, key
 
 
 def test_repository_params_file_loads():
@@ -178,8 +180,57 @@ def test_empty_params_file_is_refused(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
+@pytest.mark.parametrize("profile", ["default", "tiny", "gpu", "methods", "smollm2", "gpt2"])
+def test_rendered_profiles_hold_what_dvc_and_a_reader_need(profile):
+    """Each profile's params.yaml holds every experiment key and every params entry dvc.yaml names (DVC fails on a
+    missing one), keeps the profile's other changes, leaves out the remaining defaults, and loads back unchanged."""
+    from pipeline.profiles import EXPERIMENT_KEYS, profile_params, render
+
+    params = profile_params(profile)
+    raw = yaml.safe_load(render(params, profile))
+
+    def has(dotted: str) -> bool:
+        node = raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    stage_params = {
+        e for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values() for e in stage.get("params", [])
+    }
+    assert stage_params and not [k for k in sorted(stage_params | set(EXPERIMENT_KEYS)) if not has(k)]
+    assert parse_params(raw) == params
+    changed = [
+        f"{section}.{key}"
+        for section, value in params.model_dump().items()
+        if isinstance(value, dict)
+        for key in value
+        if value[key] != Params().model_dump()[section][key]
+    ]
+    assert all(has(k) for k in changed)
+    if profile == "default":
+        assert not has("ppo.gamma") and len(EXPERIMENT_KEYS) <= 40  # a default stays out of params.yaml
+    if profile == "tiny":
+        assert has("ppo.batch_size") and raw["ppo"]["batch_size"] == 8
+
+
 def test_committed_params_yaml_is_the_rendered_default_profile():
     """The code's defaults and params.yaml cannot drift apart: `python -m pipeline.profiles default` rewrites it unchanged."""
     from pipeline.profiles import profile_params, render
 
     assert (ROOT / "params.yaml").read_text() == render(profile_params("default"), "default")
+
+
+def test_profiles_all_prints_the_full_reference(capsys):
+    from pipeline import profiles
+
+    profiles.main(["default", "--all", "--out", "-"])
+    text = capsys.readouterr().out
+    raw = yaml.safe_load(text)
+    assert raw["ppo"]["gamma"] == Params().ppo.gamma and "  gamma: 1.0  # " in text
+    assert sum(len(v) if isinstance(v, dict) else 1 for v in raw.values()) == sum(
+        len(f.annotation.model_fields) if isinstance(f.annotation, type) and hasattr(f.annotation, "model_fields") else 1
+        for f in Params.model_fields.values()
+    )

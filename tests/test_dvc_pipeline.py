@@ -160,7 +160,7 @@ def test_queued_experiments_in_parallel_and_compare(repo):
             break
         time.sleep(3)
     assert status.count("Success") >= 2, status
-    sh(repo, sys.executable, "-m", "reports.compare", "--out-dir", "cmp")
+    sh(repo, sys.executable, "-m", "reporting.compare", "--out-dir", "cmp")
     table = (repo / "cmp" / "compare.md").read_text()
     assert "0.001" in table and "0.002" in table and "ppo.lr" in table
 
@@ -169,7 +169,9 @@ def test_queued_report_only_change_reruns_only_report(repo):
     """A queued run starts from the commit's dvc.lock and cache: upstream stages (pretraining, PPO) are skipped."""
     import time
 
-    dvc(repo, "exp", "run", "--queue", "-n", "report-only", "-S", "report.figure_dpi=41")
+    dvc(
+        repo, "exp", "run", "--queue", "-n", "report-only", "-S", "+report.figure_dpi=41"
+    )  # `+`: a key params.yaml leaves at its default
     dvc(repo, "queue", "start", "-j", "1")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

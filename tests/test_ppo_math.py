@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.ppo import (
+from rl.ppo import (
     AdaptiveKLController,
     NumericalError,
     check_finite,

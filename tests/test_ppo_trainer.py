@@ -8,9 +8,9 @@ from accelerate import Accelerator
 from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import NumericalError
 from pipeline.models import load_policy, load_tokenizer
-from pipeline.ppo_checkpoint import CheckpointCallback, load_checkpoint
-from pipeline.ppo_trainer import Callback, PPOTrainer, prompt_batch
 from pipeline.reward import new_reward_model
+from rl.ppo_checkpoint import CheckpointCallback, load_checkpoint
+from rl.ppo_trainer import Callback, PPOTrainer, prompt_batch
 
 PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from scipy import stats
 
-import reports.compare as compare_mod
-from reports.compare import (
+import reporting.compare as compare_mod
+from reporting.compare import (
     UNIT,
     collect_runs,
     extract_policies,
@@ -292,7 +292,7 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_curve_identity_is_read_from_the_summary_keys():
-    from reports.compare import with_curve_identity
+    from reporting.compare import with_curve_identity
 
     summary = {"policies": {"base": {}, "ppo_kl0p03": {}, "dpo_kl1em05": {}, "rloo_kl0": {}, "mine_kl0p1": {}, "grpo_klx": {}}}
     curves = with_curve_identity(summary)["curves"]

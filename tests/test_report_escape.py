@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from reports.escape import ELLIPSIS, escape_cell, escape_inline, truncate
+from reporting.escape import ELLIPSIS, escape_cell, escape_inline, truncate
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.data import load_frontier
-from reports.figures import fit_segment
-from reports.fits import MIN_POINTS, fit, fit_best_of_n, fit_frontier, fit_rl
+from reporting.data import load_frontier
+from reporting.figures import fit_segment
+from reporting.fits import MIN_POINTS, fit, fit_best_of_n, fit_frontier, fit_rl
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 
@@ -133,7 +133,7 @@ def test_fit_frontier_on_fixture_recovers_generating_coefficients() -> None:
 
 
 def test_fits_table_wording_for_unsupported_and_too_few_points() -> None:
-    from reports.sections import fit_status
+    from reporting.sections import fit_status
 
     d = np.linspace(0.2, 3.0, 6)
     assert fit_status(None) == "too few points (fewer than two distinct √KL)"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.matched import best_gold_point, gold_at_kl, matched_kl_table, winner_at_kl
-from reports.render import render_report
-from reports.sections import KL_BUDGETS_NATS
+from reporting.matched import best_gold_point, gold_at_kl, matched_kl_table, winner_at_kl
+from reporting.render import render_report
+from reporting.sections import KL_BUDGETS_NATS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 
@@ -82,8 +82,8 @@ def test_report_section_compares_every_curve_at_each_budget(tmp_path: Path) -> N
 
 
 def test_dpo_implicit_reward_accuracy_sits_beside_the_reward_models(tmp_path: Path) -> None:
-    from reports.data import Curve
-    from reports.sections import Context, reward_model_section
+    from reporting.data import Curve
+    from reporting.sections import Context, reward_model_section
 
     metrics = {
         "reward_model": {"accuracy": 0.61, "accuracy_gold": 0.68, "ece": 0.02},

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reports.render import render_report
+from reporting.render import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "results"

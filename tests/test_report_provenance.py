@@ -2,7 +2,7 @@
 
 import subprocess
 
-from reports.provenance import git_info
+from reporting.provenance import git_info
 
 
 def git(repo, *args):

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import figures
-from reports.render import render_report
-from reports.sections import FIGURE_FILES, SECTION_TITLES
-from reports.tables import fmt, fmt_ci
+from reporting import figures
+from reporting.render import render_report
+from reporting.sections import FIGURE_FILES, SECTION_TITLES
+from reporting.tables import fmt, fmt_ci
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 HOSTILE_POLICY = "evil|<img src=x onerror=alert(1)>"

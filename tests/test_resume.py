@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.config import Params, PolicyConfig
 from pipeline.io import tree_digest
-from pipeline.ppo_checkpoint import load_checkpoint, run_fingerprint
 from pipeline.pretrain import config_fingerprint, prepare_checkpoint_dir
+from rl.ppo_checkpoint import load_checkpoint, run_fingerprint
 from tests.dvc_repo import commit, dvc, make_repo, repro_killed_when, set_param
 
 
@@ -125,7 +125,7 @@ def test_half_written_checkpoint_does_not_break_dvc_repro(tmp_path):
 @pytest.mark.parametrize("left", [("old",), ("tmp",), ("old", "tmp")])
 def test_a_kill_between_the_checkpoint_renames_keeps_a_complete_checkpoint(tmp_path, left):
     """atomic_output swaps checkpoints with two renames; killed between them, only hidden siblings remain."""
-    from pipeline.ppo_checkpoint import recover_interrupted_save
+    from rl.ppo_checkpoint import recover_interrupted_save
 
     ckpt = tmp_path / "kl0.03"
     for kind in left:

@@ -11,7 +11,7 @@ from pipeline.config import DPOMethodConfig, GRPOMethodConfig, RLOOMethodConfig,
 from pipeline.generation import left_pad, sample
 from pipeline.models import load_policy, load_tokenizer
 from pipeline.reward import new_reward_model, score_sequences
-from pipeline.trl_methods import ProxyReward, dpo_trainer, implicit_rewards, mask_positions, online_trainer
+from rl.trl_methods import ProxyReward, dpo_trainer, implicit_rewards, mask_positions, online_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
@@ -130,7 +130,7 @@ def test_stage_rejects_a_bad_knob_in_one_line(stage, argv, expected):
 
 
 def test_fit_pairs_cuts_prompts_from_the_left_and_drops_what_cannot_fit():
-    from pipeline.trl_methods import fit_pairs
+    from rl.trl_methods import fit_pairs
 
     pairs = [
         {"prompt_ids": [1, 2, 3, 4], "chosen_ids": [5, 6], "rejected_ids": [7]},

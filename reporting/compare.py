@@ -1,6 +1,6 @@
 """Aggregate finished DVC experiments into a cross-experiment table and frontier figure.
 
-    python -m reports.compare [--out-dir reports/compare] [--input exp_show.json]
+    python -m reporting.compare [--out-dir reports/compare] [--input exp_show.json]
 
 Without --input it runs `dvc exp show --json` in the current repository. Every policy in each run's
 DVC metrics file (`results/summary.json`, headline means) is compared: the base policy, every RL curve of
@@ -25,16 +25,16 @@ import numpy as np
 from scipy import stats
 
 from pipeline.errors import OneLineParser, positive_int
-from reports.data import as_float, get
-from reports.escape import code, escape_cell, escape_inline
-from reports.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
-from reports.tables import METHOD_LABELS, NA, fmt, md_table, policy_label
+from reporting.data import as_float, get
+from reporting.escape import code, escape_cell, escape_inline
+from reporting.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
+from reporting.tables import METHOD_LABELS, NA, fmt, md_table, policy_label
 
 INF = math.inf
 UNIT = (0.0, 1.0)
 NON_NEGATIVE = (0.0, INF)
 METRICS_FILE = "results/summary.json"  # the DVC metrics file: each run's headline means
-GOLD_BOUNDS = (-1.0, 1.0)  # the gold scorers' range (reports.figures.GOLD_RANGE)
+GOLD_BOUNDS = (-1.0, 1.0)  # the gold scorers' range (reporting.figures.GOLD_RANGE)
 
 
 @dataclass(frozen=True)
@@ -541,7 +541,7 @@ def compare(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = OneLineParser(prog="python -m reports.compare", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m reporting.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out-dir", type=Path, default=Path("reports/compare"), help="where compare.md and compare_frontier.png go"
     )

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reports import data
-from reports.data import as_float, get
-from reports.escape import code, escape_cell
-from reports.sections import Context
-from reports.tables import NA, ci_of, fmt, fmt_ci, md_table
+from reporting import data
+from reporting.data import as_float, get
+from reporting.escape import code, escape_cell
+from reporting.sections import Context
+from reporting.tables import NA, ci_of, fmt, fmt_ci, md_table
 
 CURVE_COLUMNS = (
     ("kl", "KL (nats)"),

@@ -2,7 +2,7 @@
 
 TRL does the training; this module builds its datasets and configs, scores completions with the
 pipeline's proxy reward model exactly as PPO does, and evaluates held-out points with the same
-`pipeline.ppo_eval.evaluate_point` that draws PPO's curves. Three small adaptations keep the
+`rl.ppo_eval.evaluate_point` that draws PPO's curves. Three small adaptations keep the
 methods comparable to PPO:
   * DPO trains on the preference pairs' own token ids (TRL would re-tokenize their text, which need
     not give the sampled ids back, and append an EOS the fixed-length responses never had);
@@ -28,8 +28,8 @@ from metrics.reward_model import gold_accuracy, pairwise_accuracy
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs
 from pipeline.io import manifest, write_csv, write_json, write_jsonl
 from pipeline.models import autocast_dtype, save_model_with_manifest
-from pipeline.ppo_eval import evaluate_point
 from pipeline.reward import score_token_lists
+from rl.ppo_eval import evaluate_point
 
 NO_EOS = -1  # an id no token has: TRL's cut after the first EOS never fires (fixed-length responses)
 

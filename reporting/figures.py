@@ -2,7 +2,7 @@
 
 Figures are built with matplotlib's object API (`Figure` + Agg), never pyplot, so
 no global backend or state is touched and rendering works headless. Every label
-shown is a reader's label (see `reports.tables.policy_label`), made inert for
+shown is a reader's label (see `reporting.tables.policy_label`), made inert for
 matplotlib's mathtext with `mpl_text`.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from reports.fits import GaoFit
+from reporting.fits import GaoFit
 
 SQRT_KL_LABEL = "√KL(policy ‖ base policy), KL in nats"
 GOLD_RANGE = (-1.0, 1.0)  # the gold scorers' range: a fitted gold curve is never drawn outside it

@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import ConfigError
 from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
-from pipeline.ppo import (
+from pipeline.reward import backbone, score_sequences
+from pipeline.seeds import derive_seed
+from rl.ppo import (
     AdaptiveKLController,
     FixedKLController,
     check_finite,
@@ -32,8 +34,6 @@ from pipeline.ppo import (
     token_rewards,
     value_loss,
 )
-from pipeline.reward import backbone, score_sequences
-from pipeline.seeds import derive_seed
 
 
 class PolicyAndValue(nn.Module):

@@ -1,9 +1,9 @@
 """Render REPORT.md, its appendix, its figures and the data of the DVC plots from a results folder.
 
-    from reports.render import render_report
+    from reporting.render import render_report
     render_report("results", "REPORT.md", "reports/figures", appendix_path="reports/appendix.md", plots_dir="reports/plots")
 
-Reads only saved results (see `reports.data`); optional inputs that are missing
+Reads only saved results (see `reporting.data`); optional inputs that are missing
 show as "not available". Figures and the appendix are linked relative to the report's folder.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import data
-from reports.appendix import render_appendix
-from reports.provenance import git_info
-from reports.sections import (
+from reporting import data
+from reporting.appendix import render_appendix
+from reporting.provenance import git_info
+from reporting.sections import (
     FIGURE_FILES,
     SECTION_TITLES,
     Context,

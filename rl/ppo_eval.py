@@ -17,9 +17,9 @@ from metrics import compute_metric
 from pipeline.generation import generate_samples
 from pipeline.gold import add_gold_scores
 from pipeline.io import write_csv, write_jsonl
-from pipeline.ppo_trainer import Callback
 from pipeline.reward import score_records
 from pipeline.seeds import derive_seed
+from rl.ppo_trainer import Callback
 
 # what each evaluation point measures: every name is a registered metric
 EVAL_METRICS = (

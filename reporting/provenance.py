@@ -16,8 +16,9 @@ from pathlib import Path
 # what defines a run: the code and the params (paths relative to the repository root)
 CODE_AND_PARAMS = (
     "pipeline",
+    "rl",
     "metrics",
-    "reports",
+    "reporting",
     "stages",
     "params.yaml",
     "dvc.yaml",
@@ -25,8 +26,6 @@ CODE_AND_PARAMS = (
     "pyproject.toml",
     "constraints.txt",
 )
-# written by the pipeline (the report stage included), so never "edited code" even when they live under a code folder
-PIPELINE_OUTPUTS = ("reports/figures", "reports/plots", "reports/appendix.md", "reports/compare")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ def git_info(repo_dir: Path) -> GitInfo | None:
     top = (_git(repo_dir, "rev-parse", "--show-toplevel") or "").strip()
     root = Path(top) if top else Path(repo_dir)
     date = (_git(repo_dir, "log", "-1", "--format=%cs", "HEAD") or "").strip()
-    specs = [*CODE_AND_PARAMS, *(f":(exclude){p}" for p in PIPELINE_OUTPUTS)]
-    status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *specs) or ""
+    status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *CODE_AND_PARAMS) or ""
     edited = tuple(sorted({line[3:].split(" -> ")[-1].strip() for line in status.splitlines() if len(line) > 3}))
     return GitInfo(rev=rev.strip(), date=date, edited=edited)

@@ -2,7 +2,7 @@
 
 Missing optional inputs give a one-line "not available" note instead of an error.
 Everything that comes from a file (policy names, samples, probe texts, paths) goes
-through `reports.escape` before it is rendered.
+through `reporting.escape` before it is rendered.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports import data, figures
-from reports.data import Curve, as_float, get
-from reports.escape import code, escape_cell, escape_inline
-from reports.fits import MIN_POINTS, GaoFit, fit_frontier
-from reports.matched import best_gold_point, matched_kl_table, winner_at_kl
-from reports.provenance import GitInfo
-from reports.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
+from reporting import data, figures
+from reporting.data import Curve, as_float, get
+from reporting.escape import code, escape_cell, escape_inline
+from reporting.fits import MIN_POINTS, GaoFit, fit_frontier
+from reporting.matched import best_gold_point, matched_kl_table, winner_at_kl
+from reporting.provenance import GitInfo
+from reporting.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
 
 SECTION_TITLES = {
     "summary": "Summary",

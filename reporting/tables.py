@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reports.data import as_float, get
+from reporting.data import as_float, get
 
 NA = "n/a"
 
@@ -57,7 +57,7 @@ def ci_of(row: Mapping[str, Any], column: str) -> dict[str, Any]:
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
-    """A GitHub Markdown table; cells must already be escaped (see `reports.escape`)."""
+    """A GitHub Markdown table; cells must already be escaped (see `reporting.escape`)."""
     align = align or ["---"] * len(headers)
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
