@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pipeline.config import Params
 from pipeline.errors import OneLineParser, positive_int
+from pipeline.profiles import merge
 from reporting.data import as_float, get
 from reporting.escape import code, escape_cell, escape_inline
 from reporting.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
@@ -145,6 +147,13 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def effective_params(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's flattened params with the keys its params.yaml leaves out filled from pipeline/config.py's defaults, so
+    `-S +ppo.gamma=1.0` (the default) and no override group together. The defaults are this checkout's: compare
+    experiments of one code revision."""
+    return flatten(merge(Params().model_dump(mode="json"), dict(raw)))
+
+
 def is_seed(key: str) -> bool:
     """A seed parameter: `seed` or any `<section>.seed`."""
     return key.rsplit(".", 1)[-1] == "seed"
@@ -239,7 +248,7 @@ def _run(state: Mapping[str, Any], metrics_file: str, params_file: str, baseline
     if metrics is None:
         return None
     metrics = with_curve_identity(metrics)
-    params = flatten(_file_data(data.get("params"), params_file) or {})
+    params = effective_params(_file_data(data.get("params"), params_file) or {})
     policies, info = extract_policies(metrics)
     scalars = {m.key: _value(get(metrics, *m.key.split("."))) for m in RUN_METRICS}
     name = str(state.get("name") or rev[:7])

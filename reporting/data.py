@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-log = logging.getLogger("rlhf_bench.reports")
+log = logging.getLogger("rlhf_bench.reporting")
 
 # the stages that write results/<stage>/timing.json, in pipeline order (each PPO curve has its own, under ppo/kl<beta>/)
 STAGE_ORDER = ("prepare", "base_policy", "preferences", "reward_model", "ppo", "generate", "evaluate")

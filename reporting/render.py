@@ -35,7 +35,7 @@ from reporting.sections import (
     summary_section,
 )
 
-log = logging.getLogger("rlhf_bench.reports")
+log = logging.getLogger("rlhf_bench.reporting")
 PLOT_FILES = ("frontier.csv", "ppo_training.csv")
 
 

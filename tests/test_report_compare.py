@@ -303,3 +303,21 @@ def test_curve_identity_is_read_from_the_summary_keys():
     }
     full = {"policies": {"ppo_kl0p03": {}}, "curves": {"ppo_kl0p03": {"method": "ppo", "knob": 0.03, "folder": "x"}}}
     assert with_curve_identity(full) is full  # results/metrics.json names its curves itself
+
+
+def test_left_out_params_compare_at_their_defaults():
+    """params.yaml leaves most keys at pipeline/config.py's defaults: `+ppo.gamma=<default>` groups with no override,
+    another value forms its own group and is the varying param."""
+    from pipeline.config import Params
+
+    default_gamma = Params().ppo.gamma
+    runs = []
+    for name, ppo in (("plain", {}), ("same", {"gamma": default_gamma}), ("other", {"gamma": default_gamma / 2})):
+        data = _data(1, 0.05, 0.5, 1.0)
+        data["params"]["params.yaml"]["data"] = {"seed": 1, "ppo": {"lr": 0.001, **ppo}}
+        data["rev"] = name
+        runs.append(compare_mod._run({"rev": name, "name": name, "data": data}, compare_mod.METRICS_FILE, "params.yaml"))
+    assert runs[0].params["ppo.gamma"] == default_gamma and runs[0].params["sampling.temperature"] == Params().sampling.temperature
+    groups = compare_mod.group_runs(runs)
+    assert [[r.name for r in g.runs] for g in groups] == [["plain", "same"], ["other"]]
+    assert compare_mod.varying_params(groups) == ["ppo.gamma"]
