@@ -43,7 +43,8 @@ if [ "$PART" = pipeline ] || [ "$PART" = all ]; then
   [ "${GPU_CHECK_PROFILE:-gpu}" = gpu ] && python3 - <<'PY'
 import yaml
 p = yaml.safe_load(open("params.yaml"))
-p["policy"]["max_steps"] = 300; p["preferences"]["n_prompts"] = 2000; p["ppo"]["total_updates"] = 30
+for section, key, value in (("policy", "max_steps", 300), ("preferences", "n_prompts", 2000), ("ppo", "total_updates", 30)):
+    p.setdefault(section, {})[key] = value  # params.yaml may leave a section's other keys at their defaults
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
   step gpu_upstream 240 python3 -m bench.pipeline_stages --direct --stages prepare base_policy preferences reward_model

@@ -1,8 +1,8 @@
 """Typed, validated parameters.
 
-`params.yaml` loads into the pydantic models below. Unknown keys, wrong types and
-out-of-range values fail at load time with one line naming the key, before any
-data or model is touched (stages call `load_params()` first).
+`params.yaml` loads into the pydantic models below; a key it leaves out takes the default
+declared here. Unknown keys, wrong types and out-of-range values fail at load time with one
+line naming the key, before any data or model is touched (stages call `load_params()` first).
 """
 
 from __future__ import annotations
@@ -483,7 +483,7 @@ def _one_line(err: ValidationError, source: str) -> str:
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling against params.yaml's documented keys)"
+        msg = "unknown key (check the spelling; `python -m pipeline.profiles default --all --out -` lists every key)"
     got = first.get("input")
     shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
     where = f"{loc}: " if loc and not msg.startswith(loc) else ""

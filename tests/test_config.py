@@ -234,3 +234,10 @@ def test_profiles_all_prints_the_full_reference(capsys):
         len(f.annotation.model_fields) if isinstance(f.annotation, type) and hasattr(f.annotation, "model_fields") else 1
         for f in Params.model_fields.values()
     )
+
+
+def test_unknown_key_error_points_to_the_full_key_list():
+    """params.yaml lists only the experiment's keys, so a misspelt key's error names the command listing them all."""
+    with pytest.raises(ConfigError) as err:
+        parse_params({"ppo": {"gama": 0.9}})
+    assert str(err.value).startswith("params.yaml: ppo.gama: unknown key") and "pipeline.profiles default --all" in str(err.value)

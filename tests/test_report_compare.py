@@ -317,7 +317,9 @@ def test_left_out_params_compare_at_their_defaults():
         data["params"]["params.yaml"]["data"] = {"seed": 1, "ppo": {"lr": 0.001, **ppo}}
         data["rev"] = name
         runs.append(compare_mod._run({"rev": name, "name": name, "data": data}, compare_mod.METRICS_FILE, "params.yaml"))
-    assert runs[0].params["ppo.gamma"] == default_gamma and runs[0].params["sampling.temperature"] == Params().sampling.temperature
+    assert (
+        runs[0].params["ppo.gamma"] == default_gamma and runs[0].params["sampling.temperature"] == Params().sampling.temperature
+    )
     groups = compare_mod.group_runs(runs)
     assert [[r.name for r in g.runs] for g in groups] == [["plain", "same"], ["other"]]
     assert compare_mod.varying_params(groups) == ["ppo.gamma"]
