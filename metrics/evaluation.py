@@ -234,7 +234,8 @@ def best_of_n(
 HEADLINE_POLICY_METRICS = ("gold_reward", "proxy_reward_norm", "kl", "win_rate_vs_base", "distinct_2_across_input")
 HEADLINE_BEST_OF_N = ("4", "16", "64")  # n = 1 is the base policy itself
 # the reference policy's KL to itself is 0 and its win rate against itself 1/2: constants, not columns
-REFERENCE_CONSTANTS = ("kl", "win_rate_vs_base")
+# (readers of the DVC metrics file, such as reporting.compare, fill them back in)
+REFERENCE_CONSTANTS = {"kl": 0.0, "win_rate_vs_base": 0.5}
 HEADLINE_BEST_OF_N_METRICS = ("gold_reward", "kl")
 
 

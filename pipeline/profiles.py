@@ -97,10 +97,15 @@ def render(params: Params, name: str, every_key: bool = False) -> str:
     """params.yaml text, each key with its documentation as a comment: the experiment's keys and those `params`
     sets away from the code defaults, or (every_key) the whole documented reference."""
     defaults = Params()
-    kept = "every key" if every_key else "the keys that define an experiment, plus those this profile changes"
+
+    def kept(dotted: str, value, default) -> bool:
+        return every_key or dotted in EXPERIMENT_KEYS or value != default
+
+    command = f"python -m pipeline.profiles {name}" + (" --all" if every_key else "")
+    what = "every key" if every_key else "the keys that define an experiment, plus those this profile changes"
     lines = [
         "# rlhf-bench parameters, validated by pipeline/config.py (unknown keys are errors).",
-        f"# Profile: {name}; {kept}. Regenerate with `python -m pipeline.profiles {name}`; profiles/ lists the others.",
+        f"# Profile: {name}; {what}. Regenerate with `{command}`; profiles/ lists the others.",
     ]
     if not every_key:
         lines += [
@@ -109,23 +114,17 @@ def render(params: Params, name: str, every_key: bool = False) -> str:
         ]
     lines.append("")
     for key, field in Params.model_fields.items():
-        value = getattr(params, key)
+        value, default = getattr(params, key), getattr(defaults, key)
         if not isinstance(value, BaseModel):
-            if every_key or key in EXPERIMENT_KEYS or value != getattr(defaults, key):
+            if kept(key, value, default):
                 lines.append(f"{key}: {_flow(value)}  # {field.description or ''}")
             continue
-        default = getattr(defaults, key)
-        subkeys = [
-            sub
-            for sub in type(value).model_fields
-            if every_key or f"{key}.{sub}" in EXPERIMENT_KEYS or getattr(value, sub) != getattr(default, sub)
-        ]
-        if not subkeys:
-            continue
-        lines.append(f"{key}:")
+        subfields = type(value).model_fields
+        subkeys = [sub for sub in subfields if kept(f"{key}.{sub}", getattr(value, sub), getattr(default, sub))]
+        if subkeys:
+            lines.append(f"{key}:")
         for sub in subkeys:
-            subfield = type(value).model_fields[sub]
-            doc = f"  # {subfield.description}" if subfield.description else ""
+            doc = f"  # {subfields[sub].description}" if subfields[sub].description else ""
             lines.append(f"  {sub}: {_flow(getattr(value, sub))}{doc}")
     return "\n".join(lines) + "\n"
 

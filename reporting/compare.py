@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from metrics.evaluation import REFERENCE_CONSTANTS
 from pipeline.config import Params
 from pipeline.errors import OneLineParser, positive_int
 from pipeline.profiles import merge
@@ -191,11 +192,16 @@ def extract_policies(metrics: Mapping[str, Any]) -> tuple[dict[str, dict[str, fl
     """Every policy of a metrics.json (discovered, not listed): `policies.<name>` and best-of-n at a few n."""
     values: dict[str, dict[str, float | None]] = {}
     info: dict[str, PolicyInfo] = {}
-    policies = metrics.get("policies")
-    for name, stats_ in policies.items() if isinstance(policies, dict) else []:
+    policies = metrics.get("policies") if isinstance(metrics.get("policies"), dict) else {}
+    # the DVC metrics file leaves out the base policy's constants; restore those of metrics the run has
+    measured = {k for stats_ in policies.values() if isinstance(stats_, dict) for k in stats_}
+    base_constants = {k: v for k, v in REFERENCE_CONSTANTS.items() if k in measured}
+    for name, stats_ in policies.items():
         if not isinstance(stats_, dict):
             continue
         name = str(name)
+        if name == "base":
+            stats_ = {**base_constants, **stats_}
         row = {m.key: _value(stats_.get(m.key)) for m in POLICY_METRICS}
         row[SQRT_KL.key] = _sqrt_kl(row, stats_.get(SQRT_KL.key))
         values[name] = row

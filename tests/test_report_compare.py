@@ -323,3 +323,14 @@ def test_left_out_params_compare_at_their_defaults():
     groups = compare_mod.group_runs(runs)
     assert [[r.name for r in g.runs] for g in groups] == [["plain", "same"], ["other"]]
     assert compare_mod.varying_params(groups) == ["ppo.gamma"]
+
+
+def test_base_policy_constants_are_restored_from_the_committed_summary():
+    """results/summary.json leaves out the base policy's KL (0) and win rate against itself (1/2); compare still puts
+    the base on the frontier at √KL = 0."""
+    summary = json.loads((Path(__file__).resolve().parents[1] / "results" / "summary.json").read_text())
+    assert "kl" not in summary["policies"]["base"]
+    values, info = compare_mod.extract_policies(compare_mod.with_curve_identity(summary))
+    base = values["base"]
+    assert (base["kl"], base["sqrt_kl"], base["win_rate_vs_base"]) == (0.0, 0.0, 0.5)
+    assert base["gold_reward"] == summary["policies"]["base"]["gold_reward"] and info["base"].series == "base"
