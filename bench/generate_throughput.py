@@ -7,20 +7,24 @@ the reference included in every path (that is what the stage computes). Paths: `
 default: the project's KV-cached decoding loop with inverse-CDF draws), `hf_dynamic` (transformers'
 generate with its default dynamic cache: "HF batched generation"), `hf_static` (generate with a static
 cache, which transformers compiles on CUDA, so its warm-up is the compile; `sampling.cache: static`),
-`one_per_call` (the seed's loop, one prompt per call). Prints a table and the ratios.
+`one_per_call` (the seed's loop, one prompt per call). Prints a table, the ratios, and which of the paths the
+stages' default (`sampling.cache: auto`) takes on this device, against the fastest path measured.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 import torch
+import transformers
 
 from pipeline.config import SamplingConfig
 from pipeline.errors import OneLineParser, positive_int, run_cli
-from pipeline.generation import Batch, encode_prompts, generate_samples, hf_generate, left_pad, response_logprobs
+from pipeline.generation import Batch, encode_prompts, generate_samples, hf_generate, left_pad, resolve_cache, response_logprobs
 from pipeline.models import autocast_dtype, new_gpt2, resolve_device, train_tokenizer
 
 OUT = Path("bench/out/generate_throughput.json")
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--prompts", type=positive_int, default=None)
     parser.add_argument("--k", type=positive_int, default=4)
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     device = resolve_device("cuda" if args.gpu else "cpu")
     tok, model = build(args.gpu, device)
@@ -74,6 +79,7 @@ def main() -> None:
             device=device,
             policy_name="bench",
             ref_model=model,
+            progress=False,
         )
 
     def run_hf_dynamic(ps, bs):  # what generate_samples computes, with transformers' generate (dynamic cache) as the sampler
@@ -109,15 +115,32 @@ def main() -> None:
         f"ratio batched / one-per-call: {ratio:.1f}x; batched / hf_dynamic: {rows['batched'] / rows['hf_dynamic']:.2f}x; "
         f"hf_static / hf_dynamic: {rows['hf_static'] / rows['hf_dynamic']:.2f}x"
     )
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
+    default_path = {"dynamic": "batched", "static": "hf_static"}[resolve_cache("auto", device)]
+    best = max(("batched", "hf_dynamic", "hf_static"), key=rows.get)
+    print(
+        f"default (sampling.cache auto) on {device.type}: {default_path}, {rows[default_path]:.1f} samples/s; "
+        f"fastest batched path: {best}; default / fastest = {rows[default_path] / rows[best]:.2f}x"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
         json.dumps(
             {
-                "device": str(device),
+                "benchmark": "generate_throughput",
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join(["python -m bench.generate_throughput", *sys.argv[1:]]),
+                "environment": {
+                    "torch": torch.__version__,
+                    "transformers": transformers.__version__,
+                    "cpu_count": os.cpu_count(),
+                },
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
                 "samples_per_s": rows,
                 "warmup_s": warmup_s,
                 "ratio": ratio,
                 "ratio_batched_over_hf_dynamic": rows["batched"] / rows["hf_dynamic"],
+                "default_path": default_path,
+                "fastest_path": best,
+                "ratio_default_over_fastest": rows[default_path] / rows[best],
                 "new_tokens": tokens,
                 "k": args.k,
             },

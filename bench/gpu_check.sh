@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check for a lent GPU machine with the project copied over (no dvc, trl, datasets there):
-#   bash bench/gpu_check.sh pipeline   # the 8 stages on the gpu profile (shortened), per-stage table
+#   bash bench/gpu_check.sh pipeline   # every stage and method on the gpu profile (shortened), per-stage table
 #   bash bench/gpu_check.sh bench      # generation + PPO throughput benchmarks, CUDA-path tests
 # Wheels for the packages the GPU image lacks sit in .whl/ (git-ignored, carried): every pin of
 # constraints.txt missing from the image's package list, fetched for its Python with
@@ -43,21 +43,29 @@ if [ "$PART" = pipeline ] || [ "$PART" = all ]; then
   [ "${GPU_CHECK_PROFILE:-gpu}" = gpu ] && python3 - <<'PY'
 import yaml
 p = yaml.safe_load(open("params.yaml"))
-for section, key, value in (("policy", "max_steps", 300), ("preferences", "n_prompts", 2000), ("ppo", "total_updates", 30)):
+shortened = (
+    ("policy", "max_steps", 300), ("preferences", "n_prompts", 2000), ("ppo", "total_updates", 30),
+    ("dpo", "max_steps", 60), ("rloo", "total_updates", 30), ("grpo", "total_updates", 30),
+    # every method of the comparison, one curve each beside PPO's two
+    ("curves", "ppo_kl_coef", [0.01, 0.1]), ("curves", "dpo_beta", [0.05]), ("curves", "rloo_kl_coef", [0.03]),
+    ("curves", "grpo_kl_coef", [0.03]),
+)
+for section, key, value in shortened:
     p.setdefault(section, {})[key] = value  # params.yaml may leave a section's other keys at their defaults
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
   step gpu_upstream 240 python3 -m bench.pipeline_stages --direct --stages prepare base_policy preferences reward_model
   cp bench/out/pipeline_stages.json "$OUTDIR/gpu_upstream_stages.json" 2>/dev/null
-  step gpu_downstream 200 python3 -m bench.pipeline_stages --direct --stages ppo generate evaluate report
+  step gpu_downstream 330 python3 -m bench.pipeline_stages --direct --stages ppo dpo rloo grpo generate evaluate report
   cp bench/out/pipeline_stages.json "$OUTDIR/gpu_downstream_stages.json" 2>/dev/null
   cp results/metrics.json "$OUTDIR/gpu_metrics.json" 2>/dev/null
-  # A/B: the same PPO with torch's cuDNN attention kernels left on (resolve_device turns them off on CUDA)
-  step gpu_ppo_cudnn_on 80 env RLHF_BENCH_CUDNN_SDP=1 python3 -m stages.ppo
+  # CUDNN_AB=1: the same PPO with torch's cuDNN attention kernels left on (resolve_device turns them off on CUDA)
+  [ -n "${CUDNN_AB:-}" ] && step gpu_ppo_cudnn_on 80 env RLHF_BENCH_CUDNN_SDP=1 python3 -m stages.ppo --kl-coef 0.01
 fi
 if [ "$PART" = bench ] || [ "$PART" = all ]; then
   step gpu_generate 150 python3 -m bench.generate_throughput --gpu
-  step gpu_ppo 200 python3 -m bench.ppo_throughput --gpu --repeats 2 --updates 3
+  # the default path against TRL 1.12, and what the sampler and the AdamW kernel each buy, in one run
+  step gpu_ppo 300 python3 -m bench.ppo_throughput --gpu --repeats 2 --updates 3 --ours-variants default cache=dynamic adamw=loop
   cp bench/out/generate_throughput.json "$OUTDIR/gpu_generate.json" 2>/dev/null
   cp bench/out/ppo_throughput.json "$OUTDIR/gpu_ppo.json" 2>/dev/null
   [ -n "${SKIP_GPU_TESTS:-}" ] || step gpu_tests 90 python3 -m pytest -q -x -p no:cacheprovider tests/test_models.py tests/test_ppo_math.py tests/test_reward.py

@@ -2,10 +2,13 @@
 
     python -m bench.pipeline_stages                    # every stage, forced (the default run)
     python -m bench.pipeline_stages --stages prepare base_policy
+    python -m bench.pipeline_stages --stages ppo rloo  # every curve of those methods the params ask for
+    python -m bench.pipeline_stages --direct           # without DVC (`python -m stages.<name> ...`)
 Runs `dvc repro --force --single-item <stage>` for each stage in order, so the outputs and
-dvc.lock it leaves are those of a normal run. Prints a table (total seconds including Python
-start-up, the stage's own seconds from results/<stage>/timing.json, peak RSS of the stage
-process) and writes bench/out/pipeline_stages.json.
+dvc.lock it leaves are those of a normal run. A method's stage is one run per curve of
+params.yaml's `curves` section (ppo@0.01, dpo@0.05, ...). Prints a table (total seconds including
+Python start-up, the stage's own seconds from its timing.json, peak RSS of the stage process) and
+writes bench/out/pipeline_stages.json.
 """
 
 from __future__ import annotations
@@ -15,31 +18,57 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config import CURVE_KNOBS, Params, curve_results_dir, load_params
 from pipeline.errors import OneLineParser
 
-STAGES = ["prepare", "base_policy", "preferences", "reward_model", "ppo", "generate", "evaluate", "report"]
+UPSTREAM = ["prepare", "base_policy", "preferences", "reward_model"]
+DOWNSTREAM = ["generate", "evaluate", "report"]
+STAGES = UPSTREAM + list(CURVE_KNOBS) + DOWNSTREAM
+KNOB_FLAG = {"ppo": "--kl-coef", "dpo": "--beta", "rloo": "--kl-coef", "grpo": "--kl-coef"}
 OUT = Path("bench/out/pipeline_stages.json")
 
 
-def run_stage(stage: str, direct: bool) -> dict:
+@dataclass(frozen=True)
+class Stage:
+    name: str  # DVC's stage name: "generate", "ppo@0.01"
+    args: tuple[str, ...]  # the `python -m` command line dvc.yaml runs
+    timing: Path  # the stage's own timer
+
+
+def expand(groups: list[str], params: Params) -> list[Stage]:
+    """The stages of `groups` in pipeline order, a method expanded to one stage per curve the params ask for."""
+    out = []
+    for group in STAGES:
+        if group not in groups:
+            continue
+        if group in CURVE_KNOBS:
+            for knob in getattr(params.curves, CURVE_KNOBS[group]):
+                args = (f"stages.{group}", KNOB_FLAG[group], str(knob))
+                out.append(Stage(f"{group}@{knob}", args, curve_results_dir(group, knob) / "timing.json"))
+        else:
+            out.append(Stage(group, (f"stages.{group}",), Path("results") / group / "timing.json"))
+    return out
+
+
+def run_stage(stage: Stage, direct: bool) -> dict:
     """Run one stage (under dvc, or directly); wait4 gives the peak RSS of the largest process in its tree."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     cmd = (
-        [sys.executable, "-m", f"stages.{stage}"]
+        [sys.executable, "-m", *stage.args]
         if direct
-        else [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage]
+        else [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage.name]
     )
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     total = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"stage {stage} failed")
-    timing = Path("results") / stage / "timing.json"
-    own = json.loads(timing.read_text())["wall_s"] if timing.exists() else None
-    return {"stage": stage, "total_s": round(total, 1), "stage_s": own, "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+        raise SystemExit(f"stage {stage.name} failed")
+    own = json.loads(stage.timing.read_text())["wall_s"] if stage.timing.exists() else None
+    return {"stage": stage.name, "total_s": round(total, 1), "stage_s": own, "peak_rss_mib": round(usage.ru_maxrss / 1024)}
 
 
 def main() -> None:
@@ -49,12 +78,12 @@ def main() -> None:
         "--direct", action="store_true", help="run `python -m stages.<name>` without DVC (e.g. on a machine without dvc)"
     )
     args = parser.parse_args()
-    rows = [run_stage(s, args.direct) for s in args.stages]
-    print(f"\n{'stage':<14}{'total s':>9}{'stage s':>9}{'peak MiB':>10}")
+    rows = [run_stage(s, args.direct) for s in expand(args.stages, load_params())]
+    print(f"\n{'stage':<16}{'total s':>9}{'stage s':>9}{'peak MiB':>10}")
     for r in rows:
-        print(f"{r['stage']:<14}{r['total_s']:>9}{r['stage_s'] if r['stage_s'] is not None else '-':>9}{r['peak_rss_mib']:>10}")
+        print(f"{r['stage']:<16}{r['total_s']:>9}{r['stage_s'] if r['stage_s'] is not None else '-':>9}{r['peak_rss_mib']:>10}")
     total = sum(r["total_s"] for r in rows)
-    print(f"{'all':<14}{total:>9.1f}{'':>9}{max(r['peak_rss_mib'] for r in rows):>10}")
+    print(f"{'all':<16}{total:>9.1f}{'':>9}{max(r['peak_rss_mib'] for r in rows):>10}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"rows": rows, "total_s": total, "cpus": os.cpu_count()}, indent=2) + "\n")
 

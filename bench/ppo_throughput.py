@@ -9,6 +9,10 @@ What it measures
   implementations run interleaved in one process (their order alternates between repeats) so that
   background load hits both alike. Reported: the median seconds per update over all timed updates,
   episodes/s = batch size / that median, our generation / scoring / update split, and ours/TRL.
+  Also: the model FLOPs of one update, each implementation's achieved FLOP/s as a share of a GEMM
+  rate measured in the same run at the models' shape (the compute floor) and, on a known GPU, of the
+  datasheet bf16 peak (MFU). --ours-variants times other implementation choices of ours (the
+  sampler, the AdamW kernel) as extra rows of the same run.
 
 Shapes
   default  the project's default profile on CPU: GPT-2 with 4 layers x 128 wide, 4 heads,
@@ -28,6 +32,7 @@ Run (from the repository root):
     python -m bench.ppo_throughput --gpu                 # GPU machine (carry bench/out/trl112)
     python -m bench.ppo_throughput --tiny --updates 2 --repeats 1      # smoke test
     python -m bench.ppo_throughput --gpu --tiny --updates 2 --repeats 1  # GPU code path on CPU
+    python -m bench.ppo_throughput --gpu --ours-variants default cache=dynamic adamw=loop  # what each choice buys
 Results: a table on stdout and bench/out/ppo_throughput.json.
 """
 
@@ -251,7 +256,27 @@ def release(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- ours
-def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, updates: int, device: torch.device) -> list[dict]:
+# Variants of ours timed as extra rows of the same run (--ours-variants): each changes one implementation choice of
+# PPOTrainer from its default, so the ratio to "ours" in the same run says what that choice buys on this device.
+OURS_VARIANTS = {
+    "default": {},
+    "cache=dynamic": {"cache": "dynamic"},  # the project's decoding loop (auto picks it on CPU)
+    "cache=static": {"cache": "static"},  # transformers' generate with a static cache, compiled on CUDA (auto picks it there)
+    "adamw=fused": {"fused_adamw": True},  # the CUDA default
+    "adamw=loop": {"fused_adamw": False},  # torch's default AdamW (the CPU default)
+}
+
+
+def run_ours(
+    models: Models,
+    tokenizer,
+    prompts: list[list[int]],
+    shape: Shape,
+    updates: int,
+    device: torch.device,
+    cache: str = "auto",
+    fused_adamw: bool | None = None,
+) -> list[dict]:
     """Time trainer.step over 1 warm-up + `updates` updates; returns one row per timed update."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -263,9 +288,8 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
     # from a clean state so our run does not depend on which implementation ran before it.
     AcceleratorState._reset_state(reset_partial_state=True)
     acc = Accelerator(cpu=device.type == "cpu", mixed_precision=precision(shape))  # as stages/ppo.py
-    ours = {
-        k: v for k, v in PPO.items() if k != "kl_coef"
-    }  # the KL coefficient is a trainer argument (one per curve), not a PPOConfig field
+    # the KL coefficient is a trainer argument (one per curve) and the temperature a sampling setting, not PPOConfig fields
+    ours = {k: v for k, v in PPO.items() if k not in ("kl_coef", "temperature")}
     cfg = PPOConfig(
         total_updates=updates + 1,
         batch_size=shape.batch_size,
@@ -285,7 +309,10 @@ def run_ours(models: Models, tokenizer, prompts: list[list[int]], shape: Shape, 
         {"mean": 0.0, "std": 1.0},
         seed=SEED,
         kl_coef=PPO["kl_coef"],
-        sampling=SamplingConfig(max_new_tokens=shape.response_length, stop_at_eos=False),
+        sampling=SamplingConfig(
+            max_new_tokens=shape.response_length, temperature=PPO["temperature"], stop_at_eos=False, cache=cache
+        ),
+        fused_adamw=fused_adamw,
     )
     rows, b = [], shape.batch_size
     for update in range(updates + 1):
@@ -508,11 +535,11 @@ def print_table(summary: dict) -> None:
         ("update_s_median", "update s"),
         ("gc_s_median", "gc.collect s"),
     )
-    head = f"{'implementation':<16} {'episodes/s':>11} {'s/update':>9} " + " ".join(f"{label:>13}" for _, label in cols)
+    head = f"{'implementation':<20} {'episodes/s':>11} {'s/update':>9} " + " ".join(f"{label:>13}" for _, label in cols)
     print("\n" + head + "\n" + "-" * len(head))
     for name, res in summary["results"].items():
         split = " ".join(f"{res[k]:>13.3f}" if k in res else f"{'-':>13}" for k, _ in cols)
-        print(f"{name:<16} {res['episodes_per_s']:>11.2f} {res['s_per_update_median']:>9.3f} {split}")
+        print(f"{name:<20} {res['episodes_per_s']:>11.2f} {res['s_per_update_median']:>9.3f} {split}")
     if "ratio_ours_over_trl" in summary:
         trl = summary["results"]["trl 1.12"]
         print(f"\nours / TRL (episodes/s): {summary['ratio_ours_over_trl']:.2f}x")
@@ -546,6 +573,81 @@ def environment(device: torch.device, trl_module) -> dict:
     return env
 
 
+# ---------------------------------------------------------------- compute floor
+# Dense bf16 tensor-core peaks from NVIDIA's datasheets (SXM parts), for model FLOPs utilisation (MFU).
+PEAK_BF16_FLOPS = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12}
+
+
+def model_flops_per_update(shape: Shape, models: Models) -> dict[str, float]:
+    """Weight-matmul FLOPs of one update of ours (2 per multiply-add; attention scores are left out: under 1% at these
+    lengths). Generation: the policy over prompt + response; scoring: policy + value (all positions, full logits),
+    reference (LM head on the response positions) and reward; update: forward + backward (3x forward) of policy and
+    value per PPO epoch."""
+
+    def body(model) -> int:  # everything but the embedding lookups
+        return sum(p.numel() for n, p in model.named_parameters() if not n.endswith(("wte.weight", "wpe.weight")))
+
+    b, tq, tr = shape.batch_size, shape.prompt_length, shape.response_length
+    t, head = tq + tr, models.policy.config.vocab_size * shape.n_embd
+    policy, value = body(models.policy), body(models.value)
+    flops = {
+        "generation": 2 * b * (policy * (t - 1) + head * tr),
+        "scoring": 2 * b * (t * (2 * policy + head + 2 * value) + (tr + 1) * head),
+        "update": PPO["ppo_epochs"] * 6 * b * t * (policy + head + value),
+    }
+    return flops | {"total": sum(flops.values())}
+
+
+def gemm_flops_per_s(shape: Shape, device: torch.device, repeats: int = 20) -> float:
+    """Measured matmul rate at the models' largest GEMM (the MLP's d -> 4d over one rollout batch), in the run's dtype:
+    what this device can reach at this shape, the floor the PPO update is held against."""
+    dtype = torch.bfloat16 if shape.bf16 and device.type == "cuda" else torch.float32
+    m, k = shape.batch_size * (shape.prompt_length + shape.response_length), shape.n_embd
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    w = torch.randn(k, 4 * k, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ w
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ w
+    sync(device)
+    return 2 * m * k * 4 * k * repeats / (time.perf_counter() - t0)
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for part, peak in PEAK_BF16_FLOPS.items() if all(w in name for w in part.split())), None)
+
+
+def add_utilisation(summary: dict, flops: dict, gemm_rate: float, peak: float | None) -> None:
+    """Each implementation's achieved model FLOP/s (ours' FLOP count: the same algorithm and shapes), as a share of the
+    measured GEMM rate and of the datasheet peak."""
+    summary["model_flops_per_update"] = flops
+    summary["gemm_flops_per_s"] = gemm_rate
+    summary["peak_bf16_flops_per_s"] = peak
+    for res in summary["results"].values():
+        res["model_flops_per_s"] = flops["total"] / res["s_per_update_median"]
+        res["share_of_gemm_rate"] = res["model_flops_per_s"] / gemm_rate
+        res["mfu"] = res["model_flops_per_s"] / peak if peak else None
+
+
+def print_utilisation(summary: dict) -> None:
+    flops, rate, peak = summary["model_flops_per_update"], summary["gemm_flops_per_s"], summary["peak_bf16_flops_per_s"]
+    scale, unit = (1e12, "TFLOP") if rate >= 1e12 else (1e9, "GFLOP")
+    split = ", ".join(f"{k} {v / scale:.2f}" for k, v in flops.items() if k != "total")
+    print(
+        f"\nmodel FLOPs per update: {flops['total'] / scale:.2f} {unit} ({split}); measured GEMM rate {rate / scale:.1f} {unit}/s"
+    )
+    print(f"compute floor at that rate: {flops['total'] / rate:.3f} s/update")
+    for name, res in summary["results"].items():
+        mfu = f", MFU {100 * res['mfu']:.1f}% of the {peak / 1e12:.0f} TFLOP/s bf16 peak" if res["mfu"] else ""
+        share = 100 * res["share_of_gemm_rate"]
+        print(f"{name:<20} {res['model_flops_per_s'] / scale:8.2f} {unit}/s = {share:.1f}% of the GEMM rate{mfu}")
+
+
 # ---------------------------------------------------------------- main
 def parse_args(argv=None) -> argparse.Namespace:
     from pipeline.errors import OneLineParser, positive_int
@@ -556,6 +658,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpu", action="store_true", help="GPT-2-124M shape, batch 64, 16+48 tokens, bf16")
     p.add_argument("--tiny", action="store_true", help="smoke sizes (keeps --gpu's bf16)")
     p.add_argument("--skip-trl", action="store_true", help="time ours only")
+    p.add_argument(
+        "--ours-variants",
+        nargs="+",
+        choices=tuple(OURS_VARIANTS),
+        default=["default"],
+        help="implementation choices of ours to time, each a row of the same run ('default' is the row 'ours')",
+    )
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -583,7 +692,10 @@ def main(argv=None) -> dict:
     tokenizer = build_tokenizer(shape.vocab_size)
     models = build_models(shape, tokenizer)
     prompts = make_prompts(shape, (args.updates + 1) * shape.batch_size)
-    runners = {"ours": run_ours} | ({} if args.skip_trl else {"trl 1.12": run_trl})
+    runners = {
+        ("ours" if v == "default" else f"ours {v}"): functools.partial(run_ours, **OURS_VARIANTS[v]) for v in args.ours_variants
+    }
+    runners |= {} if args.skip_trl else {"trl 1.12": run_trl}
 
     timings: dict[str, list] = {name: [] for name in runners}
     for rep in range(args.repeats):
@@ -612,11 +724,13 @@ def main(argv=None) -> dict:
         "patches": PATCHES if trl_module else {"ours": PATCHES["ours"]},
         "results": {name: summarise(rows, shape.batch_size) for name, rows in timings.items()},
     }
-    if "trl 1.12" in summary["results"]:
+    if "trl 1.12" in summary["results"] and "ours" in summary["results"]:
         ours, trl = summary["results"]["ours"], summary["results"]["trl 1.12"]
         summary["ratio_ours_over_trl"] = ours["episodes_per_s"] / trl["episodes_per_s"]
         summary["ratio_ours_over_trl_excl_gc"] = ours["episodes_per_s"] / trl["episodes_per_s_excl_gc"]
+    add_utilisation(summary, model_flops_per_update(shape, models), gemm_flops_per_s(shape, device), peak_flops(device))
     print_table(summary)
+    print_utilisation(summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")

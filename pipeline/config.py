@@ -159,10 +159,11 @@ class SamplingConfig(_Section):
     max_new_tokens: int = Field(24, ge=1, le=4096, description="tokens per sampled response")
     temperature: float = Field(1.0, gt=0, description="sampling temperature (log-probs and KL use the same tempered logits)")
     stop_at_eos: bool = Field(False, description="cut responses at the first EOS (true) or sample fixed-length responses (false)")
-    cache: Literal["dynamic", "static"] = Field(
-        "dynamic",
-        description="KV cache: dynamic (the project's decoding loop, fastest on CPU) or static (transformers' generate with a "
-        "preallocated cache, compiled on CUDA: 2.6x on an H200, bench/RESULTS.md; other draws for the same seed)",
+    cache: Literal["auto", "dynamic", "static"] = Field(
+        "auto",
+        description="sampler: dynamic (the project's decoding loop, fastest on CPU), static (transformers' generate with a "
+        "preallocated cache, compiled on CUDA, fastest there: bench/RESULTS.md; other draws for the same seed) or auto "
+        "(static on CUDA, dynamic elsewhere; the stage logs which)",
     )
 
 

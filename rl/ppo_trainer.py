@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import ConfigError
-from pipeline.generation import Batch, left_pad, position_ids, response_logprobs, sample, token_logprobs
+from pipeline.generation import Batch, left_pad, position_ids, resolve_cache, response_logprobs, sample, token_logprobs
 from pipeline.reward import backbone, score_sequences
 from pipeline.seeds import derive_seed
 from rl.ppo import (
@@ -92,6 +92,7 @@ class PPOTrainer:
         *,
         kl_coef: float,
         sampling: SamplingConfig,
+        fused_adamw: bool | None = None,
     ):
         self.cfg, self.acc, self.tok, self.seed = cfg, accelerator, tokenizer, seed
         self.sampling = sampling
@@ -99,7 +100,11 @@ class PPOTrainer:
         # shape (train() sets it from the whole prompt set; a caller of step() may set it too)
         self.prompt_width: int | None = None
         self.model = PolicyAndValue(policy, value_model)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5)
+        # fused AdamW (one kernel for every parameter) on CUDA, where transformers' Trainer and TRL default to it; None
+        # leaves torch's default (a loop over tensors on CPU), which the committed CPU runs were made with and which
+        # rounds differently. fused_adamw=True/False forces either (the throughput bench times both).
+        fused = accelerator.device.type == "cuda" if fused_adamw is None else fused_adamw
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5, fused=True if fused else None)
         self.model, self.optimizer = accelerator.prepare(self.model, self.optimizer)
         self.ref_policy = ref_policy.to(accelerator.device).eval()
         self.reward_model = reward_model.to(accelerator.device).eval()
@@ -243,7 +248,7 @@ class PPOTrainer:
         callbacks then see the row in the history (checkpoints save it).
         """
         cfg, state, acc = self.cfg, self.state, self.acc
-        if self.sampling.cache == "static":
+        if resolve_cache(self.sampling.cache, self.acc.device) == "static":
             self.prompt_width = max(len(q) for q in query_tokens)
         if state.update == 0:
             state.history.append({"update": 0} | _merged(cb.measure(self, 0) for cb in callbacks))

@@ -135,7 +135,7 @@ def test_sampling_is_one_section_and_the_old_per_stage_keys_are_refused():
         assert f"{section}.{key}: unknown key" in error_for({section: {key: 8}})
     params = parse_params({"sampling": {"stop_at_eos": True, "cache": "static", "max_new_tokens": 8}})
     assert (params.sampling.stop_at_eos, params.sampling.cache, params.sampling.max_new_tokens) == (True, "static", 8)
-    assert "sampling.cache: Input should be 'dynamic' or 'static'" in error_for({"sampling": {"cache": "paged"}})
+    assert "sampling.cache: Input should be 'auto', 'dynamic' or 'static'" in error_for({"sampling": {"cache": "paged"}})
 
 
 def test_eos_penalty_is_accepted_when_responses_stop_at_eos():

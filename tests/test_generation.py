@@ -146,3 +146,28 @@ def test_prompts_longer_than_the_context_are_cut_not_crashed(tiny_model_dir):
     )
     assert len(records) == 4 and all(r["n_tokens"] == 6 and np.isfinite(r["logprob"]) for r in records)
     assert records[0]["prompt"] == long_prompt  # the record keeps the prompt text; only the model's input is cut
+
+
+def test_auto_cache_picks_the_compiled_static_cache_on_cuda_and_the_loop_elsewhere(caplog):
+    generation._announced.clear()
+    with caplog.at_level("INFO", logger="rlhf_bench"):
+        assert generation.resolve_cache("auto", torch.device("cpu")) == "dynamic"
+        assert generation.resolve_cache("auto", "cpu") == "dynamic"
+        assert generation.resolve_cache("auto", torch.device("cuda", 0)) == "static"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"sampling.cache auto on cpu: {generation.SAMPLERS['dynamic']}",
+        f"sampling.cache auto on cuda: {generation.SAMPLERS['static']}",
+    ]  # once per device, naming the sampler
+    assert generation.resolve_cache("static", "cpu") == "static" and generation.resolve_cache("dynamic", "cuda") == "dynamic"
+
+
+def test_the_default_sampler_on_cpu_is_the_decoding_loop(tiny_model_dir, monkeypatch):
+    tok, model = load_tokenizer(tiny_model_dir), load_policy(tiny_model_dir)
+    q, m = left_pad(tok(["the cat", "a"], add_special_tokens=False)["input_ids"], tok.pad_token_id)
+    assert SamplingConfig().cache == "auto"
+    monkeypatch.setattr(generation, "hf_generate", lambda *a, **k: pytest.fail("auto took generate on CPU"))
+    torch.manual_seed(3)
+    auto = sample(model, q, m, 5, 1.0, tok.eos_token_id, tok.pad_token_id, False, "auto")
+    torch.manual_seed(3)
+    loop = sample(model, q, m, 5, 1.0, tok.eos_token_id, tok.pad_token_id, False, "dynamic")
+    assert torch.equal(auto.response_ids, loop.response_ids)

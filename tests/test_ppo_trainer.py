@@ -15,7 +15,14 @@ from rl.ppo_trainer import Callback, PPOTrainer, prompt_batch
 PROMPTS = ["the cat", "a good day", "bad weather", "love and", "the storm", "a happy", "joy fill", "the old"]
 
 
-def make_trainer(model_dir, stop_at_eos: bool = False, cache: str = "dynamic", **overrides):
+def make_trainer(
+    model_dir,
+    stop_at_eos: bool = False,
+    cache: str = "dynamic",
+    fused_adamw: bool | None = None,
+    temperature: float = 1.0,
+    **overrides,
+):
     tok = load_tokenizer(model_dir)
     torch.manual_seed(1)
     rm = new_reward_model(model_dir, tok.pad_token_id, "sum")
@@ -35,7 +42,8 @@ def make_trainer(model_dir, stop_at_eos: bool = False, cache: str = "dynamic", *
         {"mean": 0.0, "std": 1.0},
         seed=0,
         kl_coef=0.01,
-        sampling=SamplingConfig(max_new_tokens=6, stop_at_eos=stop_at_eos, cache=cache),
+        sampling=SamplingConfig(max_new_tokens=6, stop_at_eos=stop_at_eos, cache=cache, temperature=temperature),
+        fused_adamw=fused_adamw,
     )
     queries = tok(PROMPTS, add_special_tokens=False)["input_ids"]
     return trainer, queries
@@ -144,3 +152,37 @@ def test_a_nan_gradient_stops_the_run_before_the_weights_change(tiny_model_dir):
     with pytest.raises(NumericalError, match="non-finite gradient_norm at update 0"):
         run(trainer, queries, 0, 1)
     assert torch.equal(param.detach(), before)
+
+
+@pytest.mark.parametrize("num_minibatches", [1, 2])
+def test_the_first_minibatch_starts_on_policy_exactly(tiny_model_dir, monkeypatch, num_minibatches):
+    """In fp32 the first minibatch of the first epoch recomputes the rollout's log-probs bit for bit: every ratio is
+    exactly 1 (nothing clipped), so the clipped objective starts as the plain policy gradient. Old log-probs taken from
+    another computation (the sampler's cached decoding, a bf16 pass) would start the ratios off 1 and clip on noise."""
+    import rl.ppo_trainer as ppo_trainer
+
+    calls = []
+    real = ppo_trainer.policy_loss
+
+    def recording(new, old, adv, mask, cliprange):
+        calls.append((new.detach().clone(), old.clone(), mask.clone()))
+        return real(new, old, adv, mask, cliprange)
+
+    monkeypatch.setattr(ppo_trainer, "policy_loss", recording)
+    trainer, queries = make_trainer(
+        tiny_model_dir, stop_at_eos=True, temperature=0.7, num_minibatches=num_minibatches, total_updates=1
+    )
+    stats = run(trainer, queries, 0, 1)[0]
+    new, old, mask = calls[0]
+    assert mask.sum() > 0 and torch.equal(new * mask, old)
+    assert not torch.equal(calls[-1][0] * calls[-1][2], calls[-1][1])  # later minibatches see the updated policy
+    assert len(calls) == 2 * num_minibatches and stats["policy/clipfrac_avg"] >= 0
+
+
+def test_adamw_is_fused_on_request_and_by_default_only_on_cuda(tiny_model_dir):
+    trainer, _ = make_trainer(tiny_model_dir)
+    assert not trainer.optimizer.optimizer.defaults["fused"]  # the CPU default the committed runs used
+    fused, queries = make_trainer(tiny_model_dir, total_updates=2, fused_adamw=True)
+    assert fused.optimizer.optimizer.defaults["fused"]
+    history = fused.train(queries, progress=False)
+    assert all(np.isfinite(h["loss/policy_avg"]) for h in history[1:])

@@ -1,0 +1,85 @@
+"""The throughput benchmarks run (smoke sizes, CPU) and the PPO bench's FLOP count matches torch's own count."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench import ppo_throughput as bench
+
+
+def test_ppo_model_flops_match_torchs_flop_counter():
+    """The update term (forward + backward of policy and value per PPO epoch) against torch's count of the same passes."""
+    shape = replace(bench.TINY_SHAPE, n_embd=64, n_head=4)
+    tok = bench.build_tokenizer(shape.vocab_size)
+    models = bench.build_models(shape, tok)
+    flops = bench.model_flops_per_update(shape, models)
+    ids = torch.tensor(
+        bench.make_prompts(replace(shape, prompt_length=shape.prompt_length + shape.response_length), shape.batch_size)
+    )
+    counter = FlopCounterMode(display=False)
+    with counter:
+        logits = models.policy(input_ids=ids).logits
+        values = models.value(input_ids=ids).logits
+        (logits.logsumexp(-1).sum() + values.sum()).backward()
+    counted = counter.get_total_flops() * bench.PPO["ppo_epochs"]
+    assert abs(flops["update"] / counted - 1) < 0.1, (flops["update"], counted)  # the gap: attention scores, not counted
+    assert flops["total"] == flops["generation"] + flops["scoring"] + flops["update"] > flops["update"]
+
+
+def run_bench(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_ppo_throughput_bench_times_ours_and_its_variants(tmp_path):
+    out = tmp_path / "ppo.json"
+    run_bench(
+        "bench.ppo_throughput",
+        "--tiny",
+        "--updates",
+        "1",
+        "--repeats",
+        "1",
+        "--skip-trl",
+        "--ours-variants",
+        "default",
+        "adamw=fused",
+        "--out",
+        str(out),
+    )
+    summary = json.loads(out.read_text())
+    assert summary["mode"] == "cpu-tiny" and set(summary["results"]) == {"ours", "ours adamw=fused"}
+    for res in summary["results"].values():
+        assert res["timed_updates"] == 1 and res["episodes_per_s"] > 0
+        assert 0 < res["share_of_gemm_rate"] and res["mfu"] is None  # no datasheet peak for a CPU
+    assert summary["model_flops_per_update"]["total"] > 0 and summary["gemm_flops_per_s"] > 0
+
+
+def test_generate_throughput_bench_names_the_default_path(tmp_path):
+    out = tmp_path / "gen.json"
+    run_bench("bench.generate_throughput", "--prompts", "2", "--k", "1", "--out", str(out))
+    summary = json.loads(out.read_text())
+    assert summary["device"] == "cpu" and summary["default_path"] == "batched"  # auto is the decoding loop on CPU
+    assert set(summary["samples_per_s"]) == {"batched", "hf_dynamic", "hf_static", "one_per_call"}
+    assert (
+        summary["ratio_default_over_fastest"]
+        == summary["samples_per_s"]["batched"] / summary["samples_per_s"][summary["fastest_path"]]
+    )
+
+
+def test_pipeline_stages_expands_every_methods_curves():
+    from bench.pipeline_stages import expand
+    from pipeline.config import parse_params
+
+    params = parse_params(
+        {"curves": {"ppo_kl_coef": [0.01, 0.1], "dpo_beta": [0.05], "rloo_kl_coef": [], "grpo_kl_coef": [0.03]}}
+    )
+    stages = expand(["report", "ppo", "dpo", "rloo", "grpo", "prepare"], params)
+    assert [s.name for s in stages] == ["prepare", "ppo@0.01", "ppo@0.1", "dpo@0.05", "grpo@0.03", "report"]
+    assert stages[2].args == ("stages.ppo", "--kl-coef", "0.1") and stages[3].args == ("stages.dpo", "--beta", "0.05")
+    assert str(stages[3].timing) == "results/curves/dpo/kl0.05/timing.json"
+    assert str(stages[0].timing) == "results/prepare/timing.json"
