@@ -14,9 +14,13 @@ from pipeline.errors import NumericalError
 
 
 def check_finite(step: int, **quantities: torch.Tensor | float) -> None:
+    """Raise on the first non-finite quantity. Tensors are checked with one host sync in all (each sync stalls the GPU
+    queue until it drains, and the update loop checks every minibatch)."""
+    tensors = [v.detach() for v in quantities.values() if isinstance(v, torch.Tensor)]
+    flags = torch.stack([torch.isfinite(t).all() for t in tensors]).tolist() if tensors else []
+    finite = iter(flags)
     for name, value in quantities.items():
-        finite = torch.isfinite(value).all().item() if isinstance(value, torch.Tensor) else math.isfinite(value)
-        if not finite:
+        if not (next(finite) if isinstance(value, torch.Tensor) else math.isfinite(value)):
             raise NumericalError(
                 f"ppo: non-finite {name} at update {step}; lower ppo.lr or raise ppo.kl_coef, and check the reward model"
             )

@@ -196,11 +196,11 @@ class PPOTrainer:
                 pg_loss, pg_stats = policy_loss(new_logprobs, ro.logprobs[mb], adv[mb], mb_mask, cfg.cliprange)
                 vf_loss, vf_stats = value_loss(new_values, ro.values[mb], returns[mb], mb_mask, cfg.cliprange_value)
                 loss = pg_loss + cfg.vf_coef * vf_loss
-                check_finite(update, loss=loss)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.acc.backward(loss)
                 grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                check_finite(update, gradient_norm=grad_norm)  # a NaN gradient would silently turn every weight into NaN
+                # before the step: a NaN gradient would silently turn every weight into NaN (one host sync for both)
+                check_finite(update, loss=loss, gradient_norm=grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     entropy = masked_mean(entropy_from_logits(logits), mb_mask)
@@ -278,7 +278,9 @@ class PPOTrainer:
         t0 = time.perf_counter()
         stats |= self.update_epochs(ro, adv, returns, update)
         timings["time/update_s"] = time.perf_counter() - t0
-        reduced = {k: self.acc.reduce(v.detach().float().reshape(1), reduction="mean").item() for k, v in stats.items()}
+        # one all-reduce and one host sync for every statistic, not one each
+        means = self.acc.reduce(torch.stack([v.detach().float().reshape(()) for v in stats.values()]), reduction="mean")
+        reduced = dict(zip(stats, means.tolist(), strict=True))
         self.kl_ctl.update(reduced["objective/kl"], self.cfg.batch_size)
         self.state.update, self.state.kl_coef = update + 1, self.kl_ctl.value
         self.state.episode += self.cfg.batch_size

@@ -108,6 +108,18 @@ def test_adaptive_kl_moves_towards_target():
 def test_non_finite_names_step_and_quantity():
     with pytest.raises(NumericalError, match="non-finite kl at update 7"):
         check_finite(7, reward=torch.zeros(2), kl=torch.tensor([0.0, float("nan")]))
+    with pytest.raises(NumericalError, match="non-finite lr at update 2"):
+        check_finite(2, loss=torch.ones(()), lr=float("inf"), norm=torch.tensor(float("nan")))  # the first bad one is named
+    check_finite(0, a=torch.ones(3), b=1.0, c=torch.zeros(()))
+
+
+def test_check_finite_reads_every_tensor_back_in_one_host_sync(monkeypatch):
+    reads = []
+    for method in ("item", "tolist", "__bool__"):
+        real = getattr(torch.Tensor, method)
+        monkeypatch.setattr(torch.Tensor, method, lambda self, *a, _r=real, _m=method: reads.append(_m) or _r(self, *a))
+    check_finite(1, reward=torch.zeros(4), kl=torch.ones(4, 3), advantage=torch.ones(4, 3), lr=1e-4)
+    assert reads == ["tolist"]
 
 
 def test_one_step_bandit_converges_to_kl_regularised_optimum():
