@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import CURVE_KNOBS, Params, curve_results_dir, load_params
+from pipeline.config import CURVE_KNOBS, Params, curve_results_dir, load_params, rl_curves
 from pipeline.errors import OneLineParser
 
 UPSTREAM = ["prepare", "base_policy", "preferences", "reward_model"]
@@ -40,17 +40,16 @@ class Stage:
 
 def expand(groups: list[str], params: Params) -> list[Stage]:
     """The stages of `groups` in pipeline order, a method expanded to one stage per curve the params ask for."""
-    out = []
-    for group in STAGES:
-        if group not in groups:
-            continue
-        if group in CURVE_KNOBS:
-            for knob in getattr(params.curves, CURVE_KNOBS[group]):
-                args = (f"stages.{group}", KNOB_FLAG[group], str(knob))
-                out.append(Stage(f"{group}@{knob}", args, curve_results_dir(group, knob) / "timing.json"))
-        else:
-            out.append(Stage(group, (f"stages.{group}",), Path("results") / group / "timing.json"))
-    return out
+
+    def single(name: str) -> Stage:
+        return Stage(name, (f"stages.{name}",), Path("results") / name / "timing.json")
+
+    curves = [
+        Stage(f"{m}@{k}", (f"stages.{m}", KNOB_FLAG[m], str(k)), curve_results_dir(m, k) / "timing.json")
+        for m, k in rl_curves(params)
+        if m in groups
+    ]
+    return [single(g) for g in UPSTREAM if g in groups] + curves + [single(g) for g in DOWNSTREAM if g in groups]
 
 
 def run_stage(stage: Stage, direct: bool) -> dict:
