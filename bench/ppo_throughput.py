@@ -12,7 +12,8 @@ What it measures
   Also: the model FLOPs of one update, each implementation's achieved FLOP/s as a share of a GEMM
   rate measured in the same run at the models' shape (the compute floor) and, on a known GPU, of the
   datasheet bf16 peak (MFU). --ours-variants times other implementation choices of ours (the
-  sampler, the AdamW kernel) as extra rows of the same run.
+  sampler, the AdamW kernel, torch.compile of the update) as extra rows of the same run; a compiled
+  variant's warm-up update pays its compile, which the timed updates exclude.
 
 Shapes
   default  the project's default profile on CPU: GPT-2 with 4 layers x 128 wide, 4 heads,
@@ -264,6 +265,8 @@ OURS_VARIANTS = {
     "cache=static": {"cache": "static"},  # transformers' generate with a static cache, compiled on CUDA (auto picks it there)
     "adamw=fused": {"fused_adamw": True},  # the CUDA default
     "adamw=loop": {"fused_adamw": False},  # torch's default AdamW (the CPU default)
+    "compile=default": {"compile_update": "default"},  # torch.compile of the minibatch loss (ppo.compile_update)
+    "compile=reduce-overhead": {"compile_update": "reduce-overhead"},  # the same, replayed as CUDA graphs on CUDA
 }
 
 
@@ -276,6 +279,7 @@ def run_ours(
     device: torch.device,
     cache: str = "auto",
     fused_adamw: bool | None = None,
+    compile_update: str = "off",
 ) -> list[dict]:
     """Time trainer.step over 1 warm-up + `updates` updates; returns one row per timed update."""
     from accelerate import Accelerator
@@ -287,6 +291,10 @@ def run_ours(
     # TRL's TrainingArguments reset accelerate's process-wide state and TRL's Accelerator sets it; start
     # from a clean state so our run does not depend on which implementation ran before it.
     AcceleratorState._reset_state(reset_partial_state=True)
+    if compile_update != "off":
+        # every compiled trainer compiles afresh in its warm-up update: dynamo would otherwise recompile for each new
+        # trainer until its recompile limit and then run the loss eagerly without saying so
+        torch.compiler.reset()
     acc = Accelerator(cpu=device.type == "cpu", mixed_precision=precision(shape))  # as stages/ppo.py
     # the KL coefficient is a trainer argument (one per curve) and the temperature a sampling setting, not PPOConfig fields
     ours = {k: v for k, v in PPO.items() if k not in ("kl_coef", "temperature")}
@@ -294,6 +302,7 @@ def run_ours(
         total_updates=updates + 1,
         batch_size=shape.batch_size,
         missing_eos_penalty=None,
+        compile_update=compile_update,
         **ours,
     )
     if acc.mixed_precision != precision(shape):
@@ -543,6 +552,9 @@ def print_table(summary: dict) -> None:
     if "ratio_ours_over_trl" in summary:
         trl = summary["results"]["trl 1.12"]
         print(f"\nours / TRL (episodes/s): {summary['ratio_ours_over_trl']:.2f}x")
+        for name, ratio in summary["ratio_over_trl"].items():
+            if name != "ours":
+                print(f"{name} / TRL: {ratio:.2f}x")
         print(
             f"diagnostic, TRL without its gc.collect() time: {trl['episodes_per_s_excl_gc']:.2f} episodes/s, "
             f"{trl['s_per_update_excl_gc_median']:.3f} s/update; ours / that: {summary['ratio_ours_over_trl_excl_gc']:.2f}x"
@@ -728,6 +740,9 @@ def main(argv=None) -> dict:
         ours, trl = summary["results"]["ours"], summary["results"]["trl 1.12"]
         summary["ratio_ours_over_trl"] = ours["episodes_per_s"] / trl["episodes_per_s"]
         summary["ratio_ours_over_trl_excl_gc"] = ours["episodes_per_s"] / trl["episodes_per_s_excl_gc"]
+    if "trl 1.12" in summary["results"]:  # every row of ours against TRL in the same run, variants included
+        trl_eps = summary["results"]["trl 1.12"]["episodes_per_s"]
+        summary["ratio_over_trl"] = {n: r["episodes_per_s"] / trl_eps for n, r in summary["results"].items() if n != "trl 1.12"}
     add_utilisation(summary, model_flops_per_update(shape, models), gemm_flops_per_s(shape, device), peak_flops(device))
     print_table(summary)
     print_utilisation(summary)

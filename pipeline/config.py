@@ -200,6 +200,12 @@ class PPOConfig(_Section):
         4, ge=1, le=64, description="samples per prompt at each evaluation point (>= 2 gives across-input diversity a CI)"
     )
     checkpoint_every: int = Field(10, ge=1, description="save a resumable checkpoint every N updates")
+    compile_update: Literal["off", "default", "reduce-overhead"] = Field(
+        "off",
+        description="torch.compile the minibatch loss (policy + value forward, log-probs, losses; the backward follows): "
+        "off (eager, what the committed CPU runs used), default (inductor's fused kernels) or reduce-overhead (plus CUDA "
+        "graphs on CUDA); the first update pays the compile, and compiled kernels round differently",
+    )
 
     @model_validator(mode="after")
     def _minibatches_divide_batch(self) -> PPOConfig:

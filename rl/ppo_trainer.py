@@ -106,6 +106,12 @@ class PPOTrainer:
         fused = accelerator.device.type == "cuda" if fused_adamw is None else fused_adamw
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, eps=1e-5, fused=True if fused else None)
         self.model, self.optimizer = accelerator.prepare(self.model, self.optimizer)
+        # the update's forward + loss is most of a GPU update's kernels (launch-bound at small minibatches); compiling it
+        # fuses them and, with reduce-overhead, replays them as CUDA graphs. Off by default: it rounds differently.
+        self.compile_mode = None if cfg.compile_update == "off" else cfg.compile_update
+        self.minibatch_loss = (
+            self._minibatch_loss if self.compile_mode is None else torch.compile(self._minibatch_loss, mode=self.compile_mode)
+        )
         self.ref_policy = ref_policy.to(accelerator.device).eval()
         self.reward_model = reward_model.to(accelerator.device).eval()
         self.reward_norm = reward_norm
@@ -179,6 +185,34 @@ class PPOTrainer:
         return adv, returns, stats
 
     # ------------------------------------------------------------ update
+    def _minibatch_loss(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        response_ids: torch.Tensor,
+        mask: torch.Tensor,
+        old_logprobs: torch.Tensor,
+        old_values: torch.Tensor,
+        adv: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict]:
+        """The PPO loss of one minibatch and its detached statistics (pg, vf, entropy, clip fractions...).
+
+        One function of tensors, so that `ppo.compile_update` can hand the forward, the log-probs and both losses
+        to torch.compile as one graph. The caller holds the autocast context.
+        """
+        cfg, tq = self.cfg, input_ids.shape[1] - response_ids.shape[1]
+        logits, values = self.model(input_ids, attention_mask)
+        logits = response_slice(logits, tq).float() / self.sampling.temperature  # (mb, Tr, V)
+        new_logprobs = token_logprobs(logits, response_ids)
+        new_values = response_slice(values, tq).float()
+        pg_loss, pg_stats = policy_loss(new_logprobs, old_logprobs, adv, mask, cfg.cliprange)
+        vf_loss, vf_stats = value_loss(new_values, old_values, returns, mask, cfg.cliprange_value)
+        loss = pg_loss + cfg.vf_coef * vf_loss
+        with torch.no_grad():
+            entropy = masked_mean(entropy_from_logits(logits), mask)
+        return loss, {"pg": pg_loss.detach(), "vf": vf_loss.detach(), "entropy": entropy} | pg_stats | vf_stats
+
     def update_epochs(self, ro: Rollout, adv: torch.Tensor, returns: torch.Tensor, update: int) -> dict:
         cfg, mask, b = self.cfg, ro.batch.response_mask, ro.batch
         mb_size = len(adv) // cfg.num_minibatches
@@ -187,27 +221,23 @@ class PPOTrainer:
         self.model.train()
         for _ in range(cfg.ppo_epochs):
             for mb in torch.randperm(len(adv), generator=gen).split(mb_size):
-                mb_mask, tq = mask[mb], b.query_ids.shape[1]
+                if self.compile_mode == "reduce-overhead":
+                    torch.compiler.cudagraph_mark_step_begin()  # a new iteration: the last replay's outputs may be reused
                 with self.acc.autocast():
-                    logits, values = self.model(b.input_ids[mb], b.attention_mask[mb])
-                logits = response_slice(logits, tq).float() / self.sampling.temperature  # (mb, Tr, V)
-                new_logprobs = token_logprobs(logits, b.response_ids[mb])
-                new_values = response_slice(values, tq).float()
-                pg_loss, pg_stats = policy_loss(new_logprobs, ro.logprobs[mb], adv[mb], mb_mask, cfg.cliprange)
-                vf_loss, vf_stats = value_loss(new_values, ro.values[mb], returns[mb], mb_mask, cfg.cliprange_value)
-                loss = pg_loss + cfg.vf_coef * vf_loss
+                    loss, stats = self.minibatch_loss(
+                        b.input_ids[mb], b.attention_mask[mb], b.response_ids[mb], mask[mb],
+                        ro.logprobs[mb], ro.values[mb], adv[mb], returns[mb],
+                    )  # fmt: skip
                 self.optimizer.zero_grad(set_to_none=True)
                 self.acc.backward(loss)
                 grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 # before the step: a NaN gradient would silently turn every weight into NaN (one host sync for both)
                 check_finite(update, loss=loss, gradient_norm=grad_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    entropy = masked_mean(entropy_from_logits(logits), mb_mask)
-                for k, v in (("pg", pg_loss), ("vf", vf_loss), ("entropy", entropy)):
-                    logs[k].append(v.detach())
-                for k, v in (pg_stats | vf_stats).items():
-                    logs[k].append(v)
+                for k, v in stats.items():
+                    logs[k].append(
+                        v.clone() if self.compile_mode == "reduce-overhead" else v
+                    )  # CUDA-graph outputs get overwritten
         mean = lambda k: torch.stack(logs[k]).mean()  # noqa: E731
         return {
             "loss/policy_avg": mean("pg"),
