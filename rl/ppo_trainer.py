@@ -199,7 +199,8 @@ class PPOTrainer:
         """The PPO loss of one minibatch and its detached statistics (pg, vf, entropy, clip fractions...).
 
         One function of tensors, so that `ppo.compile_update` can hand the forward, the log-probs and both losses
-        to torch.compile as one graph. The caller holds the autocast context.
+        to torch.compile as one graph. The caller holds the autocast context; the loss has no matmul, so autocast
+        leaves its fp32 math as it is.
         """
         cfg, tq = self.cfg, input_ids.shape[1] - response_ids.shape[1]
         logits, values = self.model(input_ids, attention_mask)
@@ -234,10 +235,10 @@ class PPOTrainer:
                 # before the step: a NaN gradient would silently turn every weight into NaN (one host sync for both)
                 check_finite(update, loss=loss, gradient_norm=grad_norm)
                 self.optimizer.step()
+                if self.compile_mode == "reduce-overhead":  # a CUDA graph's next replay overwrites its outputs
+                    stats = {k: v.clone() for k, v in stats.items()}
                 for k, v in stats.items():
-                    logs[k].append(
-                        v.clone() if self.compile_mode == "reduce-overhead" else v
-                    )  # CUDA-graph outputs get overwritten
+                    logs[k].append(v)
         mean = lambda k: torch.stack(logs[k]).mean()  # noqa: E731
         return {
             "loss/policy_avg": mean("pg"),
