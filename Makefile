@@ -21,9 +21,8 @@ repro: setup
 	$(VENV)/bin/dvc repro
 
 # the whole suite on TEST_WORKERS processes (pytest-xdist), each test file on one worker so a file's shared dvc run
-# (a module fixture) is made once: 687-723 s with 2 workers vs 1,096 s in one process on the 2-core VM, where one process
-# kept the cores about 45 % busy (16.5 CPU-minutes in 18.4 minutes). `make test-fast` stays in one process: its
-# 101 s took 116 s on 2 workers
+# (a module fixture) is made once; one process leaves the cores half idle (timings in README, *Measured*).
+# `make test-fast` stays in one process: on 2 workers it was slower
 TEST_WORKERS ?= 2
 test: setup
 	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10

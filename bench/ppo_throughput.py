@@ -736,13 +736,14 @@ def main(argv=None) -> dict:
         "patches": PATCHES if trl_module else {"ours": PATCHES["ours"]},
         "results": {name: summarise(rows, shape.batch_size) for name, rows in timings.items()},
     }
-    if "trl 1.12" in summary["results"] and "ours" in summary["results"]:
-        ours, trl = summary["results"]["ours"], summary["results"]["trl 1.12"]
-        summary["ratio_ours_over_trl"] = ours["episodes_per_s"] / trl["episodes_per_s"]
-        summary["ratio_ours_over_trl_excl_gc"] = ours["episodes_per_s"] / trl["episodes_per_s_excl_gc"]
     if "trl 1.12" in summary["results"]:  # every row of ours against TRL in the same run, variants included
-        trl_eps = summary["results"]["trl 1.12"]["episodes_per_s"]
-        summary["ratio_over_trl"] = {n: r["episodes_per_s"] / trl_eps for n, r in summary["results"].items() if n != "trl 1.12"}
+        trl = summary["results"]["trl 1.12"]
+        summary["ratio_over_trl"] = {
+            n: r["episodes_per_s"] / trl["episodes_per_s"] for n, r in summary["results"].items() if n != "trl 1.12"
+        }
+        if "ours" in summary["results"]:
+            summary["ratio_ours_over_trl"] = summary["ratio_over_trl"]["ours"]
+            summary["ratio_ours_over_trl_excl_gc"] = summary["results"]["ours"]["episodes_per_s"] / trl["episodes_per_s_excl_gc"]
     add_utilisation(summary, model_flops_per_update(shape, models), gemm_flops_per_s(shape, device), peak_flops(device))
     print_table(summary)
     print_utilisation(summary)

@@ -194,7 +194,7 @@ def test_compiled_update_follows_the_eager_one(tiny_model_dir):
     eager update up to float rounding, and the weights end where the eager run's do."""
     import torch._dynamo
 
-    torch._dynamo.reset()
+    torch.compiler.reset()
     eager, queries = make_trainer(tiny_model_dir, total_updates=3, num_minibatches=2)
     compiled, _ = make_trainer(tiny_model_dir, total_updates=3, num_minibatches=2, compile_update="default")
     assert compiled.minibatch_loss is not compiled._minibatch_loss  # the torch.compile wrapper, not the method
