@@ -7,6 +7,7 @@ line naming the key, before any data or model is touched (stages call `load_para
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -150,6 +151,9 @@ class RewardModelConfig(_Section):
 
 
 # ---------------------------------------------------------------- sampling, shared by every stage that samples
+MIN_TEMPERATURE = 1e-3
+
+
 class SamplingConfig(_Section):
     """How every policy is sampled: the preference pairs, PPO/RLOO/GRPO rollouts, every evaluation point and generate.
 
@@ -165,6 +169,17 @@ class SamplingConfig(_Section):
         "preallocated cache, compiled on CUDA, fastest there: bench/RESULTS.md; other draws for the same seed) or auto "
         "(static on CUDA, dynamic elsewhere; the stage logs which)",
     )
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature_not_tiny(cls, value: float) -> float:
+        # logits / 1e-300 overflow to inf and every probability becomes NaN; 0.001 already samples the argmax
+        if value < MIN_TEMPERATURE:
+            raise ValueError(
+                f"sampling.temperature: {value} is below {MIN_TEMPERATURE}, where tempered logits overflow; "
+                f"use {MIN_TEMPERATURE} or more ({MIN_TEMPERATURE} is already near-greedy)"
+            )
+        return value
 
 
 # ---------------------------------------------------------------- PPO
@@ -297,20 +312,25 @@ class GRPOMethodConfig(OnlineMethodConfig):
 
 
 # ---------------------------------------------------------------- curves: the KL knob of each method
+# int before float: a YAML `1` stays the int 1 (strict mode would otherwise make it 1.0), because dvc.yaml's
+# `kl${item}` renders the value as YAML read it (str(1) = "1", str(1.0) = "1.0") and curve_dir must name the same folder
+Knob = int | float
+
+
 class CurvesConfig(_Section):
-    ppo_kl_coef: list[float] = Field(
+    ppo_kl_coef: list[Knob] = Field(
         [0.01, 0.1],
         min_length=1,
         max_length=16,
         description="one PPO run per beta of the per-token KL penalty (DVC matrix stage ppo@<beta>), each a curve on the frontier",
     )
-    dpo_beta: list[float] = Field(
+    dpo_beta: list[Knob] = Field(
         [0.05], max_length=16, description="one DPO run per beta (stage dpo@<beta>, > 0); empty: DPO does not run"
     )
-    rloo_kl_coef: list[float] = Field(
+    rloo_kl_coef: list[Knob] = Field(
         [0.03], max_length=16, description="one RLOO run per KL coefficient (stage rloo@<beta>); empty: RLOO does not run"
     )
-    grpo_kl_coef: list[float] = Field(
+    grpo_kl_coef: list[Knob] = Field(
         [],
         max_length=16,
         description="one GRPO run per KL coefficient (stage grpo@<beta>); empty: GRPO does not run (profiles/methods.yaml runs it)",
@@ -334,7 +354,8 @@ CURVE_KNOBS = {"ppo": "ppo_kl_coef", "dpo": "dpo_beta", "rloo": "rloo_kl_coef", 
 
 
 def curve_dir(knob: float) -> str:
-    """A curve's folder name under models/<method>/ and results/<method>/, as dvc.yaml's `kl${item.kl_coef}` renders it."""
+    """A curve's folder name under models/<method>/ and results/<method>/, as dvc.yaml's `kl${item.kl_coef}` renders it:
+    DVC interpolates str() of the YAML value, so an int knob (as params.yaml holds it, see Knob) gives `kl1`, a float `kl1.0`."""
     return f"kl{knob}"
 
 
@@ -362,10 +383,19 @@ def rl_curves(params: Params) -> list[tuple[str, float]]:
     return [(method, knob) for method, key in CURVE_KNOBS.items() for knob in getattr(params.curves, key)]
 
 
+def reserved_policy_names(params: Params) -> set[str]:
+    """Names the pipeline itself gives policies and curves (outputs/<name>.jsonl, metrics keys, report rows): an extra
+    policy named like one would replace its samples and its row in the report."""
+    return {"base", "best_of_n", *KNOWN_POLICIES, *(curve_name(m, k) for m, k in rl_curves(params))}
+
+
 def policy_sources(params: Params) -> dict[str, Path]:
     """Every policy the generate and evaluate stages handle, name -> model folder: base, one per RL curve, extras."""
     cfg, dirs = params.generate, {"base": Path("models/base")}
     dirs |= {curve_name(m, k): curve_model_dir(m, k) for m, k in rl_curves(params) if m in cfg.policies}
+    # validation refuses such names already (Params._extra_policy_names); this guards params built without it
+    if clash := sorted(set(cfg.extra_policies) & reserved_policy_names(params)):
+        raise ConfigError(f"generate.extra_policies: {clash} would replace the pipeline's own policies; rename them")
     return dirs | {name: Path(path) for name, path in cfg.extra_policies.items()}
 
 
@@ -396,9 +426,6 @@ class GenerateConfig(_Section):
             raise ValueError("generate.policies: must include 'base' (the reference for KL, win-rate and best-of-n)")
         for name in self.extra_policies:
             check_name(name, "generate.extra_policies")
-        clash = set(self.extra_policies) & set(KNOWN_POLICIES)
-        if clash:
-            raise ValueError(f"generate.extra_policies: names {sorted(clash)} are reserved; pick other names")
         return self
 
 
@@ -458,8 +485,10 @@ class Params(_Section):
                 f"{self.generate.samples_per_prompt}; the base needs at least as many samples as every policy"
             )
         self._groups_divide_batches()
+        self._extra_policy_names()
         if self.policy.base == "scratch":
             self._fits_scratch_context()
+            self._fits_memory()
         return self
 
     def _groups_divide_batches(self) -> None:
@@ -470,6 +499,27 @@ class Params(_Section):
                 raise ValueError(
                     f"{key}.batch_size: {online.batch_size} must be divisible by {key}.num_generations={online.num_generations}"
                 )
+
+    def _extra_policy_names(self) -> None:
+        """An extra policy may not take a name the pipeline gives a policy or curve (it would overwrite that curve's samples)."""
+        if clash := sorted(set(self.generate.extra_policies) & reserved_policy_names(self)):
+            raise ValueError(
+                f"generate.extra_policies: {clash} are names of the pipeline's own policies or curves "
+                f"(base, best_of_n, method names, <method>_kl<knob>); rename them"
+            )
+
+    def _fits_memory(self) -> None:
+        """A scratch model too large for this machine is refused here, before base_policy deletes models/base and the
+        allocator or the kernel's OOM killer stops it minutes later (a pretrained base's size is known only on load)."""
+        need, have = training_memory_bytes(self), machine_memory_bytes()
+        if have and need > have:
+            cfg = self.policy
+            raise ValueError(
+                f"policy: a scratch GPT-2 with n_layer={cfg.n_layer}, n_embd={cfg.n_embd}, vocab_size={cfg.vocab_size} "
+                f"({scratch_parameter_count(cfg) / 1e6:,.1f} M parameters) needs about {need / 2**30:,.1f} GiB to train "
+                f"(weights, AdamW states, activations), more than this machine's {have / 2**30:,.1f} GiB of memory; "
+                "lower policy.n_layer, policy.n_embd or the batch sizes"
+            )
 
     def _fits_scratch_context(self) -> None:
         """A scratch model has policy.block_size positions: every prompt + response must fit (pretrained bases are checked on load)."""
@@ -485,12 +535,105 @@ class Params(_Section):
             )
 
 
+# Names users bring from TRL / HF TrainingArguments (and `dvc exp run -S ppo.kl_coef=...`), each with the candidate
+# project keys in order: "{section}" is the section the unknown key sat in, so `dpo.learning_rate` points to `dpo.lr`
+FOREIGN_KEYS: dict[str, tuple[str, ...]] = {
+    "kl_coef": ("curves.{section}_kl_coef", "curves.ppo_kl_coef"),
+    "init_kl_coef": ("curves.ppo_kl_coef",),
+    "beta": ("curves.{section}_beta", "curves.{section}_kl_coef", "curves.dpo_beta"),
+    "kl_coefs": ("curves.ppo_kl_coef",),
+    "learning_rate": ("{section}.lr",),
+    "lr_scheduler_type": ("{section}.lr_scheduler",),
+    "num_train_epochs": ("{section}.epochs", "{section}.total_updates", "{section}.max_steps"),
+    "num_ppo_epochs": ("ppo.ppo_epochs",),
+    "max_steps": ("{section}.max_steps", "{section}.total_updates"),
+    "total_episodes": ("{section}.total_updates",),
+    "per_device_train_batch_size": ("{section}.batch_size",),
+    "train_batch_size": ("{section}.batch_size",),
+    "mini_batch_size": ("ppo.num_minibatches",),
+    "gradient_accumulation_steps": ("{section}.batch_size",),
+    "response_length": ("sampling.max_new_tokens",),
+    "max_new_tokens": ("sampling.max_new_tokens",),
+    "max_completion_length": ("sampling.max_new_tokens",),
+    "temperature": ("sampling.temperature",),
+    "seed": ("seed",),
+    "warmup_steps": ("policy.warmup_steps",),
+    "num_sample_generations": ("{section}.eval_every",),
+    "eval_steps": ("{section}.eval_every",),
+    "save_steps": ("{section}.checkpoint_every",),
+    "num_generations": ("{section}.num_generations",),
+    "cliprange": ("ppo.cliprange", "{section}.epsilon"),
+    "epsilon": ("{section}.epsilon",),
+}
+
+
+def _key_exists(key: str) -> bool:
+    model: type[BaseModel] = Params
+    for part in key.split("."):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        model = field.annotation
+        if not hasattr(model, "model_fields"):
+            return part == key.split(".")[-1]
+    return True
+
+
+def foreign_key_hint(loc: tuple) -> str | None:
+    """The project key a TRL-style name (ppo.kl_coef, dpo.learning_rate, ...) stands for, if there is one."""
+    name, section = str(loc[-1]), str(loc[0]) if len(loc) > 1 else ""
+    for candidate in FOREIGN_KEYS.get(name, ()):
+        if "{section}" in candidate and not section:
+            continue
+        key = candidate.format(section=section)
+        if _key_exists(key) and key != ".".join(map(str, loc)):
+            return key
+    return None
+
+
+def scratch_parameter_count(cfg: PolicyConfig) -> int:
+    """GPT-2's parameter count: token and position embeddings (the output layer is tied), and per block two layer
+    norms (4d), attention (4d^2 + 4d) and the MLP (8d^2 + 5d); then the final layer norm."""
+    d = cfg.n_embd
+    return (cfg.vocab_size + cfg.block_size) * d + cfg.n_layer * (12 * d * d + 13 * d) + 2 * d
+
+
+def _activation_bytes(cfg: PolicyConfig, batch: int) -> int:
+    """Activations kept for the backward pass of `batch` full-length sequences: Korthikanti et al. (2022)'s
+    s*b*h*(34 + 5*a*s/h) bytes per block (a 16-bit count, so a floor for fp32), plus logits and their gradient."""
+    s, d = cfg.block_size, cfg.n_embd
+    per_block = s * batch * d * (34 + 5 * cfg.n_head * s / d)
+    return int(cfg.n_layer * per_block + 2 * 4 * batch * s * cfg.vocab_size)
+
+
+def training_memory_bytes(params: Params) -> int:
+    """A rough floor on the peak memory of training a scratch policy: pretraining (fp32 weights, gradients and AdamW's two
+    moments: 16 bytes per parameter) or PPO (policy and value model trained, reference and reward model frozen: 40 bytes
+    per parameter, and two models' activations per minibatch), whichever is larger."""
+    cfg, n = params.policy, scratch_parameter_count(params.policy)
+    pretrain = 16 * n + _activation_bytes(cfg, cfg.batch_size)
+    ppo = 40 * n + 2 * _activation_bytes(cfg, params.ppo.batch_size // params.ppo.num_minibatches)
+    return max(pretrain, ppo)
+
+
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the OS does not say (then the size guard is skipped)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _one_line(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; `python -m pipeline.profiles default --all --out -` lists every key)"
+        if hint := foreign_key_hint(first["loc"]):
+            msg = (
+                f"unknown key; this project's key is {hint} (`python -m pipeline.profiles default --all --out -` lists every key)"
+            )
     got = first.get("input")
     shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
     where = f"{loc}: " if loc and not msg.startswith(loc) else ""
@@ -505,12 +648,39 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         raise ConfigError(_one_line(err, source)) from None
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load keeps the last of two equal keys silently (a second `ppo:` section replaces the first); DVC's
+    YAML reader refuses them, so a direct `python -m stages.<name>` run must refuse them too."""
+
+    def construct_mapping(self, node, deep=False):
+        first: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} at line {line} (first at line {first[key]}); keep one",
+                    key_node.start_mark,
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str):
+    """YAML with duplicate keys refused (UniqueKeyLoader); a yaml.YAMLError otherwise, as yaml.safe_load."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found; run from the repository root")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if raw is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from pipeline.config import Params, parse_params
+from pipeline.config import Params, parse_params, read_yaml
 from pipeline.errors import ConfigError, OneLineParser, run_cli
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
@@ -43,7 +43,7 @@ def profile_params(name: str) -> Params:
         offered = ["default"] + sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ConfigError(f"profile {name!r} not found; choose from {offered}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if raw is not None and not isinstance(raw, dict):

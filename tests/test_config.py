@@ -85,7 +85,33 @@ def test_repository_params_file_loads():
         ({"rloo": {"batch_size": 10, "num_generations": 4}}, "rloo.batch_size: 10 must be divisible by rloo.num_generations=4"),
         ({"grpo": {"loss_type": "ppo"}}, "grpo.loss_type: Input should be"),
         ({"generate": {"policies": ["ppo"]}}, "generate.policies: must include 'base'"),
-        ({"generate": {"extra_policies": {"ppo": "x"}}}, "generate.extra_policies: names ['ppo'] are reserved"),
+        ({"generate": {"extra_policies": {"ppo": "x"}}}, "generate.extra_policies: ['ppo'] are names of the pipeline's own"),
+        # a curve's own name (issue 26 case 1): the extra would replace ppo@0.05's samples and its report row
+        (
+            {"curves": {"ppo_kl_coef": [0.05]}, "generate": {"extra_policies": {"ppo_kl0p05": "x"}}},
+            "generate.extra_policies: ['ppo_kl0p05'] are names of the pipeline's own",
+        ),
+        ({"generate": {"extra_policies": {"base": "x"}}}, "generate.extra_policies: ['base'] are names"),
+        ({"generate": {"extra_policies": {"best_of_n": "x"}}}, "generate.extra_policies: ['best_of_n'] are names"),
+        ({"generate": {"extra_policies": {"rloo_kl0p03": "x"}}}, "generate.extra_policies: ['rloo_kl0p03'] are names"),
+        ({"sampling": {"temperature": 1e-300}}, "sampling.temperature: 1e-300 is below 0.001"),
+        # TRL / HF names point to the project's key (issue 26: `dvc exp run -S ppo.kl_coef=0.05`)
+        ({"ppo": {"kl_coef": 0.05}}, "ppo.kl_coef: unknown key; this project's key is curves.ppo_kl_coef"),
+        ({"rloo": {"kl_coef": 0.05}}, "rloo.kl_coef: unknown key; this project's key is curves.rloo_kl_coef"),
+        ({"dpo": {"beta": 0.1}}, "dpo.beta: unknown key; this project's key is curves.dpo_beta"),
+        ({"grpo": {"beta": 0.1}}, "grpo.beta: unknown key; this project's key is curves.grpo_kl_coef"),
+        ({"dpo": {"learning_rate": 0.1}}, "dpo.learning_rate: unknown key; this project's key is dpo.lr"),
+        (
+            {"reward_model": {"num_train_epochs": 2}},
+            "reward_model.num_train_epochs: unknown key; this project's key is reward_model.epochs",
+        ),
+        ({"ppo": {"num_train_epochs": 2}}, "ppo.num_train_epochs: unknown key; this project's key is ppo.total_updates"),
+        (
+            {"ppo": {"per_device_train_batch_size": 8}},
+            "ppo.per_device_train_batch_size: unknown key; this project's key is ppo.batch_size",
+        ),
+        ({"dpo": {"max_steps": 8, "nope": 1}}, "dpo.nope: unknown key (check the spelling"),
+        ({"beta": 0.1}, "beta: unknown key; this project's key is curves.dpo_beta"),
         ({"evaluate": {"best_of_n_max": 128}}, "evaluate.best_of_n_max: 128 exceeds generate.base_samples_per_prompt=64"),
         (
             {"generate": {"samples_per_prompt": 80}},
@@ -241,3 +267,87 @@ def test_unknown_key_error_points_to_the_full_key_list():
     with pytest.raises(ConfigError) as err:
         parse_params({"ppo": {"gama": 0.9}})
     assert str(err.value).startswith("params.yaml: ppo.gama: unknown key") and "pipeline.profiles default --all" in str(err.value)
+
+
+# ---------------------------------------------------------------- issue 26's hostile cases
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("seed: 1\nseed: 2\n", "duplicate key 'seed' at line 2 (first at line 1)"),
+        ("ppo:\n  lr: 0.1\ncurves:\n  dpo_beta: [0.1]\nppo:\n  lr: 0.2\n", "duplicate key 'ppo' at line 5 (first at line 1)"),
+        ("ppo:\n  lr: 0.1\n  vf_coef: 0.2\n  lr: 0.3\n", "duplicate key 'lr' at line 4 (first at line 2)"),
+    ],
+)
+def test_duplicate_keys_and_sections_are_refused(tmp_path, text, expected):
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_params(tmp_path / "params.yaml")
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_direct_stage_run_refuses_a_duplicate_section(tmp_path):
+    text = (ROOT / "params.yaml").read_text() + "ppo:\n  lr: 0.5\n"  # a second ppo section: the last used to win
+    (tmp_path / "params.yaml").write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    first = text.splitlines().index("ppo:") + 1
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        f"error: params.yaml: not valid YAML (duplicate key 'ppo' at line {len(text.splitlines()) - 1} (first at line {first}); keep one)"
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_memory_bomb_is_refused_with_the_estimate_and_the_machine_memory(monkeypatch):
+    from pipeline import config
+
+    bomb = {"policy": {"n_embd": 16384, "n_layer": 128, "n_head": 128}}
+    msg = error_for(bomb)
+    have = config.machine_memory_bytes() / 2**30
+    assert msg.startswith("params.yaml: policy: a scratch GPT-2 with n_layer=128, n_embd=16384")
+    assert "412,413.4 M parameters" in msg and f"this machine's {have:,.1f} GiB of memory" in msg
+    # the default model (1.3 M parameters) needs well under 1 GiB, so any machine takes it
+    assert config.training_memory_bytes(parse_params({})) < 2**30
+    monkeypatch.setattr(config, "machine_memory_bytes", lambda: 2**28)  # a 256 MiB machine refuses the default too
+    assert "needs about 0.3 GiB to train" in error_for({}) and "machine's 0.2 GiB" in error_for({})
+    monkeypatch.setattr(config, "machine_memory_bytes", lambda: None)  # an OS that does not say: no guard
+    assert parse_params({}).policy.n_layer == 4
+    # a pretrained base's size is known only when it loads: not estimated here
+    monkeypatch.setattr(config, "machine_memory_bytes", lambda: 2**28)
+    assert parse_params({"policy": {"base": "gpt2"}}).policy.base == "gpt2"
+
+
+def test_parameter_count_is_gpt2s():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from pipeline.config import scratch_parameter_count
+
+    cfg = parse_params({"policy": {"vocab_size": 300, "n_layer": 2, "n_embd": 16, "n_head": 2, "block_size": 64}}).policy
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_layer=2, n_embd=16, n_head=2, n_positions=64, tie_word_embeddings=True))
+    assert scratch_parameter_count(cfg) == sum(p.numel() for p in model.parameters())
+
+
+def test_an_extra_policy_can_never_replace_a_builtin_one():
+    from pipeline.config import policy_sources
+
+    params = parse_params({"curves": {"ppo_kl_coef": [0.05]}, "generate": {"extra_policies": {"mine": "inputs/policies/mine"}}})
+    assert policy_sources(params) == {
+        "base": Path("models/base"),
+        "ppo_kl0p05": Path("models/ppo/kl0.05"),
+        "dpo_kl0p05": Path("models/dpo/kl0.05"),
+        "rloo_kl0p03": Path("models/rloo/kl0.03"),
+        "mine": Path("inputs/policies/mine"),
+    }
+    # params that skipped validation (model_construct) still cannot overwrite ppo@0.05's folder
+    forged = params.model_copy(
+        update={"generate": params.generate.model_copy(update={"extra_policies": {"ppo_kl0p05": "inputs/policies/x"}})}
+    )
+    with pytest.raises(ConfigError, match=r"generate.extra_policies: \['ppo_kl0p05'\] would replace"):
+        policy_sources(forged)

@@ -84,3 +84,36 @@ def test_params_sections_exist():
         for entry in stage.get("params", []):
             section = entry.split(".")[0]
             assert section in fields, f"stage {name}: unknown params key {entry}"
+
+
+def test_curve_folders_match_dvc_rendering_for_int_and_float_knobs(tmp_path):
+    """Issue 26 case 4: `curves.ppo_kl_coef: [0.05, 0.2, 1]` trained ppo@1 into kl1.0 while dvc.yaml expects kl1 (DVC
+    renders str() of the YAML value). Every curve stage's rendered outputs must be the folders the stage writes, for
+    the knob its rendered command passes."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    from pipeline.config import CURVE_KNOBS, curve_model_dir, curve_results_dir, load_params, parse_params
+    from pipeline.profiles import render
+    from pipeline.stage import parse_knob
+
+    curves = {"ppo_kl_coef": [0.05, 0.2, 1, 0], "dpo_beta": [1, 0.5], "rloo_kl_coef": [0, 2.0], "grpo_kl_coef": [3, 1e-05]}
+    raw = yaml.safe_load(render(parse_params({}), "default")) | {"curves": curves}  # as a user writes them: 1, not 1.0
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params(tmp_path / "params.yaml")
+    Repo.init(str(tmp_path), no_scm=True)
+    rendered = {s.addressing.split(":")[-1]: s for s in Repo(str(tmp_path)).index.stages}
+    seen = set()
+    for method, key in CURVE_KNOBS.items():
+        for stage in (s for name, s in rendered.items() if name.startswith(f"{method}@")):
+            flag, value = stage.cmd.split()[-2:]
+            knob = parse_knob([flag, value], method, flag, getattr(params.curves, key), f"curves.{key}")
+            outs = {o.def_path for o in stage.outs}
+            assert curve_model_dir(method, knob).as_posix() in outs, (stage.addressing, outs)
+            assert (curve_results_dir(method, knob) / "metrics.json").as_posix() in outs, (stage.addressing, outs)
+            seen.add((method, str(knob)))
+    assert seen == {(m, str(k)) for m, key in CURVE_KNOBS.items() for k in curves[key]}
+    assert curve_model_dir("ppo", params.curves.ppo_kl_coef[2]).as_posix() == "models/ppo/kl1"  # not kl1.0
+    assert curve_model_dir("rloo", params.curves.rloo_kl_coef[0]).as_posix() == "models/rloo/kl0"
