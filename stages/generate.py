@@ -18,12 +18,15 @@ from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_ti
 from pipeline.models import check_compatible_policy, check_model_dir, load_policy, load_tokenizer, resolve_device, seed_everything
 from pipeline.seeds import derive_seed
 from pipeline.stage import run_stage
+from pipeline.user_files import require_dependency
 
 BASE_DIR, OUT_DIR, METRICS_FILE = Path("models/base"), Path("outputs"), Path("results/generate/metrics.json")
 
 
 def policy_dirs(params) -> dict[str, Path]:
     dirs = policy_sources(params)
+    for name, path in params.generate.extra_policies.items():  # inside the repo and a dep of generate, as README says
+        require_dependency(path, f"generate.extra_policies.{name}", "generate")
     for name, path in dirs.items():
         check_model_dir(path, f"generate policy {name!r}")
     return dirs
