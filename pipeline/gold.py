@@ -50,7 +50,9 @@ def _plugin(spec: str) -> GoldScorer:
         raise ConfigError(f"annotator.gold: cannot load plug-in {spec!r} ({type(err).__name__}: {err})") from None
     if not callable(fn):
         raise ConfigError(f"annotator.gold: plug-in {spec!r} is not callable; give a function texts -> scores")
-    return fn
+    from pipeline.gold_plugin import checked_plugin  # its scores are coerced to float or refused in one line
+
+    return checked_plugin(fn, spec)
 
 
 @cache

@@ -116,3 +116,86 @@ NOT_CALLABLE = 3
 
 def _length_gold(texts: list[str]) -> list[float]:
     return [min(len(t.split()) / 4, 1.0) for t in texts]
+
+
+# ---------------------------------------------------------------- issue 26: what a plug-in returns
+def _int_gold(texts):
+    return [1 if "good" in t else -1 for t in texts]
+
+
+def _numpy_gold(texts):
+    import numpy as np
+
+    return np.array([0.25, -0.5, 1.0], dtype=np.float32)[: len(texts)]
+
+
+def _numpy_scalars_gold(texts):
+    import numpy as np
+
+    return [np.int64(0), np.float64(0.5)][: len(texts)]
+
+
+def _short_gold(texts):
+    return [0.0]
+
+
+def _nan_gold(texts):
+    return [float("nan")] * len(texts)
+
+
+def _large_gold(texts):
+    return [3.0] * len(texts)
+
+
+def _text_gold(texts):
+    return ["good"] * len(texts)
+
+
+def _bool_gold(texts):
+    return [True] * len(texts)
+
+
+def _scalar_gold(texts):
+    return 0.5
+
+
+def _prompt_gold(texts, prompts=None):
+    return [0.5 if p else 0.0 for p in prompts]
+
+
+_prompt_gold.reads_prompts = True
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("_int_gold", [1.0, -1.0]), ("_numpy_gold", [0.25, -0.5]), ("_numpy_scalars_gold", [0.0, 0.5])],
+)
+def test_a_gold_plugin_returning_ints_or_numpy_gives_floats(name, expected):
+    scores = get_gold_scorer(f"tests.test_gold:{name}")(["good text", "bad text"])
+    assert scores == expected and all(type(s) is float for s in scores)
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("_short_gold", "returned 1 scores for 2 texts"),
+        ("_nan_gold", "returned nan at index 0"),
+        ("_large_gold", "returned 3.0 at index 0"),
+        ("_text_gold", "returned 'good' (str) at index 0, not a number"),
+        ("_bool_gold", "returned True (bool) at index 0, not a number"),
+        ("_scalar_gold", "returned a float, not a list"),
+    ],
+)
+def test_a_gold_plugin_returning_bad_scores_is_a_one_line_error(name, problem):
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        get_gold_scorer(f"tests.test_gold:{name}")(["a", "b"])
+    assert str(exc.value) == (
+        f"annotator.gold: plug-in 'tests.test_gold:{name}' {problem}; it must return one number in [-1, 1] per text"
+    )
+
+
+def test_a_checked_plugin_keeps_reading_prompts():
+    scorer = get_gold_scorer("tests.test_gold:_prompt_gold")  # the wrapper passes prompts on and keeps the flag
+    assert scorer.reads_prompts and scorer(["a", "b"], prompts=["p", ""]) == [0.5, 0.0]
