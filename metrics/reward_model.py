@@ -147,14 +147,20 @@ def held_out_metrics(
     score_chosen: ArrayLike, score_rejected: ArrayLike, pairs: list[dict], samples: list[dict], n_bins: int = 10
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """`reward_model_metrics` of a reward model's scores of held-out `pairs` (against their gold scores when
-    the labels were simulated) and of `samples`' proxy and gold scores ({"proxy", "gold"} records)."""
+    the labels were simulated) and of `samples`' proxy and gold scores ({"proxy", "gold"} records).
+
+    Real labels have no gold: their samples carry no "gold" and the gold correlations are left out, not nan."""
     simulated = "gold_chosen" in pairs[0]
-    return reward_model_metrics(
+    sample_gold = bool(samples) and all("gold" in s for s in samples)
+    metrics, calibration = reward_model_metrics(
         score_chosen,
         score_rejected,
         gold_chosen=[p["gold_chosen"] for p in pairs] if simulated else None,
         gold_rejected=[p["gold_rejected"] for p in pairs] if simulated else None,
-        proxy=np.array([s["proxy"] for s in samples]).tolist(),
-        gold=[s["gold"] for s in samples],
+        proxy=np.array([s["proxy"] for s in samples]).tolist() if sample_gold else None,
+        gold=[s["gold"] for s in samples] if sample_gold else None,
         n_bins=n_bins,
     )
+    if not (simulated or sample_gold):
+        metrics = {k: v for k, v in metrics.items() if k not in ("gold_pearson", "gold_spearman")}
+    return metrics, calibration

@@ -120,6 +120,11 @@ class PreferencesConfig(_Section):
         "pairs",
         description="with real labels (source file/hub): the policies optimise and are evaluated on the pairs' prompts (pairs) or the corpus prompts (corpus)",
     )
+    on_invalid_row: Literal["drop", "error"] = Field(
+        "drop",
+        description="with real labels: a row with an empty chosen or rejected response is dropped and counted "
+        "(n_empty_dropped in results/preferences/metrics.json; more than 10% of rows still refuses the file) or refuses the file (error)",
+    )
 
     @model_validator(mode="after")
     def _source_needs_location(self) -> PreferencesConfig:

@@ -245,13 +245,42 @@ def context_positions(model) -> int | None:
     return getattr(model.config, "max_position_embeddings", None)
 
 
+def shared_positions(*models) -> int | None:
+    """The context every one of `models` takes (the smallest stated; None when none states one): sequences that
+    one model samples and others score must fit them all."""
+    return min((n for n in (context_positions(m) for m in models if m is not None) if n), default=None)
+
+
+def fit_prompt(prompt_ids: list[int], response_len: int, positions: int | None) -> list[int]:
+    """The one rule by which every path fits prompt + response into a model's context: keep the prompt's last
+    `positions - response_len` tokens (none when the response alone fills the context) and the whole response.
+
+    The end of a prompt is what the response continues; a longer sequence would index past the position
+    embeddings (an IndexError deep in the model). Sampling passes max_new_tokens as `response_len`, scorers
+    the response's length (at least max_new_tokens for sampled responses: `fit_sequence`). None: no limit.
+    """
+    if positions is None:
+        return prompt_ids
+    room = max(positions - response_len, 0)
+    return prompt_ids[len(prompt_ids) - room :] if room < len(prompt_ids) else prompt_ids
+
+
+def fit_sequence(prompt_ids: list[int], response_ids: list[int], positions: int | None, new_tokens: int = 0) -> list[int]:
+    """prompt + response as one input of a model with `positions`, the prompt cut by `fit_prompt`.
+
+    `new_tokens` (the sampler's max_new_tokens) budgets a sampled response as the sampler did, so a scorer sees
+    the very prompt tokens the policy continued, whatever the response's length; 0 for responses not sampled
+    here (preference pairs). Only a response longer than the whole context loses tokens: its first ones.
+    """
+    sequence = fit_prompt(prompt_ids, max(len(response_ids), new_tokens), positions) + response_ids
+    return sequence if positions is None else sequence[-positions:]
+
+
 def fit_prompt_ids(
     prompt_ids: list[list[int]], positions: int | None, new_tokens: int, key: str = "max_new_tokens"
 ) -> list[list[int]]:
-    """Prompts cut from the left so that prompt + `new_tokens` fits the model's `positions`.
-
-    The end of a prompt, which the response continues, is kept; a longer prompt would index past the
-    position embeddings (an IndexError deep in the model). `key` names the param in the error.
+    """Prompts about to be sampled, cut by `fit_prompt` so that prompt + `new_tokens` fits `positions`; one
+    warning counts the cut ones. `key` names the param in the error when no prompt token fits at all.
     """
     if positions is None:
         return prompt_ids
@@ -274,7 +303,7 @@ def fit_prompt_ids(
             len(longest),
             room,
         )
-    return [p[-room:] for p in prompt_ids]
+    return [fit_prompt(p, new_tokens, positions) for p in prompt_ids]
 
 
 def sampled_prompt_ids(tokenizer, prompts: list[dict], model, new_tokens: int, key: str) -> dict[str, list[int]]:
@@ -309,7 +338,7 @@ def generate_samples(
     texts = [p["prompt"] for p in prompts]
     new_tokens, temperature = sampling.max_new_tokens, sampling.temperature
     # the reference scores the same sequences, so they must fit both models
-    positions = min((n for n in (context_positions(model), ref_model and context_positions(ref_model)) if n), default=None)
+    positions = shared_positions(model, ref_model)
     encoded = dict(zip(texts, fit_prompt_ids(encode_prompts(tokenizer, texts), positions, new_tokens), strict=True))
     # one padded prompt width for every batch, so a static cache (and its compiled step) keeps one shape
     width = max(len(ids) for ids in encoded.values()) if resolve_cache(sampling.cache, device) == "static" else None

@@ -16,8 +16,9 @@ from pipeline.errors import ConfigError
 
 REQUIRED_EXPLICIT = ("prompt", "chosen", "rejected")
 REQUIRED_IMPLICIT = ("chosen", "rejected")
-# real datasets hold a few pairs with chosen == rejected (dropped and counted); more than this share means a broken file
-MAX_IDENTICAL_SHARE = 0.1
+# real datasets hold a few pairs with chosen == rejected, or with an empty last answer (dropped and counted);
+# more than this share of either means a broken file
+MAX_IDENTICAL_SHARE = MAX_EMPTY_SHARE = 0.1
 
 log = logging.getLogger("rlhf_bench")
 # messages -> text; the flag asks for the assistant-turn cue after a prompt (a chat template's generation prompt)
@@ -116,10 +117,11 @@ def checked_split(items: list[dict], test_fraction: float, what: str = "pairs") 
 
 
 # ---------------------------------------------------------------- bring your own
-def read_preference_file(path: str | Path, render: Renderer | None = None) -> PreferenceRows:
+def read_preference_file(path: str | Path, render: Renderer | None = None, on_invalid_row: str = "drop") -> PreferenceRows:
     """Rows of a jsonl/parquet/csv preference file, validated; implicit-prompt rows get their prompt split off.
 
     `render` turns conversational rows (TRL's lists of {"role", "content"} messages) into text; see `chat_renderer`.
+    `on_invalid_row` is preferences.on_invalid_row: "drop" (count) or "error" (refuse) rows with an empty response.
     """
     path = Path(path)
     if not path.is_file():
@@ -127,7 +129,7 @@ def read_preference_file(path: str | Path, render: Renderer | None = None) -> Pr
     if path.stat().st_size == 0:
         raise ConfigError(f"{path}: file is empty; it needs prompt/chosen/rejected (or chosen/rejected) rows")
     rows = _read_rows(path)
-    return validate_preference_rows(rows, str(path), render)
+    return validate_preference_rows(rows, str(path), render, on_invalid_row)
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -161,31 +163,86 @@ def _read_jsonl_rows(path: Path) -> list:
 
 
 class PreferenceRows(list):
-    """Validated rows (prompt_id, prompt, chosen, rejected), and how many identical pairs were dropped."""
+    """Validated rows (prompt_id, prompt, chosen, rejected), and how many identical or empty pairs were dropped."""
 
     n_identical_dropped: int = 0
+    n_empty_dropped: int = 0
 
 
-def validate_preference_rows(rows: list, source: str, render: Renderer | None = None) -> PreferenceRows:
-    """Text pairs from rows of text or of messages; identical pairs (up to whitespace) are dropped and
-    counted, and a file with more than MAX_IDENTICAL_SHARE of them is refused."""
+def validate_preference_rows(
+    rows: list, source: str, render: Renderer | None = None, on_invalid_row: str = "drop"
+) -> PreferenceRows:
+    """Text pairs from rows of text or of messages.
+
+    Identical pairs (up to whitespace) are dropped and counted; so are pairs with an empty chosen or rejected
+    response unless on_invalid_row is "error". More than MAX_IDENTICAL_SHARE / MAX_EMPTY_SHARE of either refuses the file.
+    """
     if not rows:
         raise ConfigError(f"{source}: no rows; it needs prompt/chosen/rejected (or chosen/rejected) rows")
+    check_columns(rows, source)
     # explicit when any row has a prompt: a first row without one is an error, not a silently ignored column
     explicit = any(isinstance(row, dict) and "prompt" in row for row in rows)
-    out, identical = PreferenceRows(), []
+    out, identical, empty = PreferenceRows(), [], []
     for i, row in enumerate(rows, 1):
-        prompt, chosen, rejected = _row_texts(row, i, source, explicit, render or plain_render)
-        for name, text in (("chosen", chosen), ("rejected", rejected)):
-            if not text.strip():
-                raise ConfigError(f"{source}: row {i} has an empty {name} response; fill it in or remove the row")
+        prompt, chosen, rejected, empty_side = _row_texts(row, i, source, explicit, render or plain_render)
+        if empty_side:
+            if on_invalid_row == "error":
+                raise ConfigError(
+                    f"{source}: row {i} has an empty {empty_side} response; fill it in or remove the row "
+                    "(or set preferences.on_invalid_row: drop to skip such rows)"
+                )
+            empty.append((i, empty_side))
+            continue
         if chosen.split() == rejected.split():
             identical.append(i)
             continue
         out.append({"prompt_id": i - 1, "prompt": prompt, "chosen": chosen, "rejected": rejected})
+    _check_empty(empty, len(rows), source)
     _check_identical(identical, len(rows), source)
-    out.n_identical_dropped = len(identical)
+    if not explicit and out and not any(r["prompt"].strip() for r in out) and _columns(rows) - set(REQUIRED_IMPLICIT):
+        # chosen/rejected with no shared start and other columns beside them: the prompt column is misnamed
+        raise ConfigError(
+            f"{source}: no row has a prompt; columns found {sorted(_columns(rows))}, expected {list(REQUIRED_EXPLICIT)} "
+            f"(or {list(REQUIRED_IMPLICIT)} that start with their shared prompt); rename the prompt column to 'prompt'"
+        )
+    out.n_identical_dropped, out.n_empty_dropped = len(identical), len(empty)
     return out
+
+
+def _columns(rows: list) -> set[str]:
+    return {str(col) for row in rows if isinstance(row, dict) for col in row}
+
+
+def check_columns(rows: list, source: str) -> None:
+    """A file whose rows all lack `chosen` or `rejected` has misnamed columns: one line naming what it has,
+    before any row is read (a column missing from only some rows is named with its row later)."""
+    found = _columns(rows)
+    if not found:
+        return  # no dict rows: _row_texts names the first row's type
+    missing = [col for col in REQUIRED_IMPLICIT if col not in found]
+    if missing:
+        raise ConfigError(
+            f"{source}: no column {' or '.join(map(repr, missing))}; columns found {sorted(found)}, expected "
+            f"{list(REQUIRED_EXPLICIT)} (or {list(REQUIRED_IMPLICIT)} with the prompt as their shared start); rename the columns"
+        )
+
+
+def _check_empty(empty: list[tuple[int, str]], n_rows: int, source: str) -> None:
+    if not empty:
+        return
+    first, side = empty[0]
+    if len(empty) > MAX_EMPTY_SHARE * n_rows:
+        raise ConfigError(
+            f"{source}: row {first} has an empty {side} response, as do {len(empty) - 1} more of {n_rows} rows; "
+            f"more than {MAX_EMPTY_SHARE:.0%} means a broken file: fix or remove them"
+        )
+    log.warning(
+        "%s: dropped %d of %d rows with an empty chosen or rejected response (preferences.on_invalid_row: drop), first: row %d",
+        source,
+        len(empty),
+        n_rows,
+        first,
+    )
 
 
 def _check_identical(identical: list[int], n_rows: int, source: str) -> None:
@@ -205,8 +262,19 @@ def _check_identical(identical: list[int], n_rows: int, source: str) -> None:
     )
 
 
-def _row_texts(row, i: int, source: str, explicit: bool, render: Renderer) -> tuple[str, str, str]:
-    """(prompt, chosen, rejected) text of one row: text columns as they are, message lists rendered."""
+def _empty_side(chosen: str | list[dict], rejected: str | list[dict]) -> str | None:
+    """'chosen' or 'rejected' when that response is blank: text that is only whitespace, or messages with no content
+    (an empty last assistant turn renders to a role marker, which is not blank text)."""
+    for name, value in (("chosen", chosen), ("rejected", rejected)):
+        text = value if isinstance(value, str) else "".join(m["content"] for m in value)
+        if not text.strip():
+            return name
+    return None
+
+
+def _row_texts(row, i: int, source: str, explicit: bool, render: Renderer) -> tuple[str, str, str, str | None]:
+    """(prompt, chosen, rejected) text of one row (text columns as they are, message lists rendered), and which
+    response is empty (None when neither)."""
     required = REQUIRED_EXPLICIT if explicit else REQUIRED_IMPLICIT
     if not isinstance(row, dict):
         raise ConfigError(f"{source}: row {i} is {type(row).__name__}, not an object with columns {list(required)}")
@@ -219,11 +287,12 @@ def _row_texts(row, i: int, source: str, explicit: bool, render: Renderer) -> tu
         for col, v in values.items()
     }
     if set(kinds.values()) == {"text"}:
-        return (
+        texts = (
             (values["prompt"], values["chosen"], values["rejected"])
             if explicit
             else split_implicit(values["chosen"], values["rejected"])
         )
+        return (*texts, _empty_side(texts[1], texts[2]))
     for col, kind in kinds.items():
         if kind not in ("text", "messages"):
             raise ConfigError(f'{source}: row {i} column {col!r} is {kind}, not text or a list of {{"role", "content"}} messages')
@@ -239,8 +308,10 @@ def _row_texts(row, i: int, source: str, explicit: bool, render: Renderer) -> tu
         if explicit
         else split_implicit_messages(values["chosen"], values["rejected"])
     )
+    if empty := _empty_side(parts[1], parts[2]):
+        return "", "", "", empty  # dropped or refused: not worth rendering
     try:
-        return render_conversation(*parts, render)
+        return (*render_conversation(*parts, render), None)
     except Exception as err:  # noqa: BLE001 - a chat template may refuse a conversation (e.g. roles that do not alternate)
         raise ConfigError(
             f"{source}: row {i}: the chat template cannot render it ({type(err).__name__}: {str(err)[:120]}); fix the conversation"
@@ -314,7 +385,7 @@ def load_user_rows(cfg: PreferencesConfig, render: Renderer | None = None) -> Pr
     """Validated rows of the user's preference file (source=file) or hub dataset (source=hub);
     `render` turns conversational rows into text (`chat_renderer(tokenizer)`; default `plain_render`)."""
     if cfg.source == "file":
-        return read_preference_file(cfg.path, render)
+        return read_preference_file(cfg.path, render, cfg.on_invalid_row)
     try:
         import datasets
 
@@ -324,7 +395,7 @@ def load_user_rows(cfg: PreferencesConfig, render: Renderer | None = None) -> Pr
             f"preferences.hub_dataset: cannot load {cfg.hub_dataset!r} ({type(err).__name__}); offline? "
             "save it as jsonl and set preferences.source=file, preferences.path=<file>"
         ) from None
-    return validate_preference_rows(rows, cfg.hub_dataset, render)
+    return validate_preference_rows(rows, cfg.hub_dataset, render, cfg.on_invalid_row)
 
 
 def uses_preference_prompts(cfg: PreferencesConfig) -> bool:

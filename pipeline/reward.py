@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from pipeline.config import gold_available
 from pipeline.errors import ConfigError
-from pipeline.generation import generate_samples, left_pad, position_ids, sampled_prompt_ids
+from pipeline.generation import context_positions, fit_sequence, generate_samples, left_pad, position_ids, sampled_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log
 from pipeline.models import (
@@ -101,10 +102,11 @@ def use_pipeline_score(model):
 
 
 def preference_features(pairs: list[dict], max_length: int) -> dict[str, list]:
-    """chosen_ids / rejected_ids = prompt + response tokens (what PPO scores), keeping the last max_length."""
+    """chosen_ids / rejected_ids = prompt + response tokens (what PPO scores), fitted to max_length by `fit_sequence`
+    (the prompt's last tokens and the whole response, which is the sequence's last max_length tokens)."""
     return {
-        "chosen_ids": [(p["prompt_ids"] + p["chosen_ids"])[-max_length:] for p in pairs],
-        "rejected_ids": [(p["prompt_ids"] + p["rejected_ids"])[-max_length:] for p in pairs],
+        "chosen_ids": [fit_sequence(p["prompt_ids"], p["chosen_ids"], max_length) for p in pairs],
+        "rejected_ids": [fit_sequence(p["prompt_ids"], p["rejected_ids"], max_length) for p in pairs],
     }
 
 
@@ -156,7 +158,9 @@ def new_reward_model(backbone_dir: str | Path, pad_token_id: int, pooling: str =
 
 
 def policy_sample_scores(rm, policy, tokenizer, prompts: list[dict], params, device) -> list[dict]:
-    """Two samples per prompt of `policy`, drawn as PPO draws, with proxy and gold scores (normalisation + scatter)."""
+    """Two samples per prompt of `policy`, drawn as PPO draws, with proxy and gold scores (normalisation + scatter).
+
+    Real labels (`gold_available` false) have no gold: the records hold the proxy score only."""
     sampling = params.sampling
     samples = generate_samples(
         policy,
@@ -171,9 +175,11 @@ def policy_sample_scores(rm, policy, tokenizer, prompts: list[dict], params, dev
         with_logprobs=False,
     )
     prompt_ids = sampled_prompt_ids(tokenizer, prompts, policy, sampling.max_new_tokens, "sampling.max_new_tokens")
-    proxy = score_token_lists(
-        rm, [prompt_ids[s["prompt"]] + s["response_ids"] for s in samples], tokenizer.pad_token_id, 128, device
-    )
+    positions, budget = context_positions(rm), sampling.max_new_tokens
+    sequences = [fit_sequence(prompt_ids[s["prompt"]], s["response_ids"], positions, budget) for s in samples]
+    proxy = score_token_lists(rm, sequences, tokenizer.pad_token_id, 128, device)
+    if not gold_available(params):
+        return [{"proxy": p} for p in proxy]
     gold = get_gold_scorer(params.annotator.gold)([s["response"] for s in samples])
     return [{"proxy": p, "gold": g} for p, g in zip(proxy, gold, strict=True)]
 
@@ -182,14 +188,11 @@ def normalization_stats(scores: list[dict]) -> dict:
     """What NORMALIZATION_FILE holds: the proxy's mean and std over base-policy samples (PPO normalises its
     reward with them), and the gold's, to put both on one scale."""
     proxy = np.array([s["proxy"] for s in scores])
-    gold = np.array([s["gold"] for s in scores])
-    return {
-        "mean": float(proxy.mean()),
-        "std": float(proxy.std() + 1e-8),
-        "n_samples": len(proxy),
-        "gold_mean": float(gold.mean()),
-        "gold_std": float(gold.std() + 1e-8),
-    }
+    stats = {"mean": float(proxy.mean()), "std": float(proxy.std() + 1e-8), "n_samples": len(proxy)}
+    if scores and "gold" in scores[0]:  # real labels have no gold to put on the proxy's scale
+        gold = np.array([s["gold"] for s in scores])
+        stats |= {"gold_mean": float(gold.mean()), "gold_std": float(gold.std() + 1e-8)}
+    return stats
 
 
 def load_reward_model(path: str | Path, device) -> tuple[object, dict]:
@@ -201,10 +204,16 @@ def load_reward_model(path: str | Path, device) -> tuple[object, dict]:
     return model.to(device).eval(), norm
 
 
-def score_records(model, tokenizer, records: list[dict], normalization: dict, batch_size: int, device) -> None:
-    """Add proxy_reward (raw) and proxy_reward_norm to generation records, scoring prompt + response ids."""
+def score_records(
+    model, tokenizer, records: list[dict], normalization: dict, batch_size: int, device, new_tokens: int = 0
+) -> None:
+    """Add proxy_reward (raw) and proxy_reward_norm to generation records, scoring prompt + response ids.
+
+    Each sequence is fitted to the reward model's context by `fit_sequence`; `new_tokens` (sampling.max_new_tokens
+    of the sampler) keeps the prompt tokens the policy continued, as PPO's rollouts score them."""
     prompt_ids = dict(zip(*_unique_prompt_ids(tokenizer, records), strict=True))
-    sequences = [prompt_ids[r["prompt"]] + r["response_ids"] for r in records]
+    positions = context_positions(model)
+    sequences = [fit_sequence(prompt_ids[r["prompt"]], r["response_ids"], positions, new_tokens) for r in records]
     raw = score_token_lists(model, sequences, tokenizer.pad_token_id, batch_size, device)
     for r, s in zip(records, raw, strict=True):
         r["proxy_reward"] = s

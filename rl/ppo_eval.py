@@ -69,7 +69,7 @@ def evaluate_point(
             ref_model=trainer.ref_policy,
             progress=False,
         )
-        score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device)
+        score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device, trainer.sampling.max_new_tokens)
     if gold_fn is not None:  # None: real human labels, no gold to judge by
         add_gold_scores(records, gold_fn, trainer.reward_norm)
     stats = {}

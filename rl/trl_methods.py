@@ -25,7 +25,17 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from metrics.reward_model import gold_accuracy, pairwise_accuracy
-from pipeline.generation import Batch, left_pad, position_ids, response_logprobs
+from pipeline.generation import (
+    Batch,
+    context_positions,
+    fit_prompt,
+    fit_prompt_ids,
+    fit_sequence,
+    left_pad,
+    position_ids,
+    response_logprobs,
+    shared_positions,
+)
 from pipeline.io import manifest, write_csv, write_json, write_jsonl
 from pipeline.models import autocast_dtype, save_model_with_manifest
 from pipeline.reward import score_token_lists
@@ -125,15 +135,15 @@ class CurveEval(TrainerCallback):
 
 # ---------------------------------------------------------------- DPO (offline)
 def fit_pairs(pairs: list[dict], positions: int | None) -> list[dict]:
-    """Pairs whose prompt + longer response fits the policy's positions: prompts cut from the left (as generation
-    cuts them), pairs whose response alone fills the context left out."""
+    """Pairs whose prompt + longer response fits the policy's positions: prompts cut by `fit_prompt` (as every
+    other path cuts them), pairs whose response alone fills the context left out (DPO needs a prompt token)."""
     if positions is None:
         return pairs
     out = []
     for pair in pairs:
-        room = positions - max(len(pair["chosen_ids"]), len(pair["rejected_ids"]))
-        if room >= 1:
-            out.append(pair | {"prompt_ids": pair["prompt_ids"][-room:]})
+        longer = max(len(pair["chosen_ids"]), len(pair["rejected_ids"]))
+        if longer < positions:
+            out.append(pair | {"prompt_ids": fit_prompt(pair["prompt_ids"], longer, positions)})
     return out
 
 
@@ -228,12 +238,14 @@ class ProxyReward:
     norm: dict
     device: torch.device
     missing_eos_penalty: float | None = None
+    new_tokens: int = 0  # sampling.max_new_tokens: prompts are fitted for it, as `FittedPrompts` fits the policy's
     episodes: int = 0  # completions scored: the policy samples the run consumed
     __name__ = "proxy_reward"  # TRL names its reward curves rewards/<name>/mean
 
     def __call__(self, prompts: list[str], completion_ids: list[list[int]], **_) -> list[float]:
         prompt_ids = self.tokenizer(text=prompts)["input_ids"]  # exactly as TRL tokenised them for the policy
-        sequences = [p + c for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        positions = context_positions(self.model)
+        sequences = [fit_sequence(p, c, positions, self.new_tokens) for p, c in zip(prompt_ids, completion_ids, strict=True)]
         raw = score_token_lists(self.model, sequences, self.tokenizer.pad_token_id, 256, self.device)
         scores = [(r - self.norm["mean"]) / self.norm["std"] for r in raw]
         if self.missing_eos_penalty is not None:
@@ -247,7 +259,28 @@ def prompt_dataset(prompts: list[dict]) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"prompt": [p["prompt"] for p in prompts]})
 
 
-ONLINE = {"rloo": (RLOOConfig, RLOOTrainer), "grpo": (GRPOConfig, GRPOTrainer)}
+class FittedPrompts:
+    """TRL's RLOO/GRPO tokenize whole prompts; this cuts them by `fit_prompt` for max_completion_length new tokens,
+    as every other path does, so a prompt longer than the context cannot crash the position embeddings.
+    `fit_positions` (the policy's and reference's context) is set by `online_trainer`."""
+
+    fit_positions: int | None = None
+
+    def _tokenize_prompts(self, prompts: list):
+        prompt_ids, images, multimodal_fields = super()._tokenize_prompts(prompts)
+        new_tokens = self.args.max_completion_length
+        return [fit_prompt(p, new_tokens, self.fit_positions) for p in prompt_ids], images, multimodal_fields
+
+
+class FittedRLOOTrainer(FittedPrompts, RLOOTrainer):
+    pass
+
+
+class FittedGRPOTrainer(FittedPrompts, GRPOTrainer):
+    pass
+
+
+ONLINE = {"rloo": (RLOOConfig, FittedRLOOTrainer), "grpo": (GRPOConfig, FittedGRPOTrainer)}
 
 
 def online_args(method: str, cfg, sampling, beta: float, *, seed: int, device):
@@ -300,6 +333,14 @@ def online_trainer(
         train_dataset=prompt_dataset(prompts),
         processing_class=tokenizer,
         callbacks=callbacks,
+    )
+    trainer.fit_positions = shared_positions(policy, trainer.ref_model)
+    # the cut itself happens per batch; this checks the room and logs once how many prompts it cuts
+    fit_prompt_ids(
+        tokenizer([p["prompt"] for p in prompts])["input_ids"],
+        trainer.fit_positions,
+        sampling.max_new_tokens,
+        "sampling.max_new_tokens",
     )
     if not sampling.stop_at_eos:
         trainer.eos_token_ids = [NO_EOS]

@@ -52,7 +52,7 @@ def main() -> None:
         rm, norm = load_reward_model("models/reward", device)
         samples = {name: read_jsonl(OUTPUTS / f"{name}.jsonl") for name in names}
         for recs in samples.values():
-            score_records(rm, tokenizer, recs, norm, 256, device)
+            score_records(rm, tokenizer, recs, norm, 256, device, params.sampling.max_new_tokens)
             if gold_fn is not None:  # real human labels have no gold: proxy, KL and diversity only
                 add_gold_scores(recs, gold_fn, norm)
         k = params.generate.samples_per_prompt

@@ -39,7 +39,7 @@ def run_online(method: str, argv: list[str] | None) -> None:
 
     with stage_timer(f"{method}@{kl_coef}", write=False) as timings:
         reward_model, norm = load_reward_model(RM_DIR, device)
-        reward = ProxyReward(reward_model, tokenizer, norm, device, ppo.missing_eos_penalty)
+        reward = ProxyReward(reward_model, tokenizer, norm, device, ppo.missing_eos_penalty, sampling.max_new_tokens)
         with Live(str(results_dir / "live"), dvcyaml=False, save_dvc_exp=False) as live:
             evaluator = CurveEval(
                 tokenizer,

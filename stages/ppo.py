@@ -15,7 +15,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from pipeline.config import curve_dir, curve_model_dir, curve_results_dir, gold_available, load_params
-from pipeline.generation import context_positions, fit_prompt_ids
+from pipeline.generation import fit_prompt_ids, shared_positions
 from pipeline.gold import get_gold_scorer
 from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
 from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model_with_manifest, seed_everything
@@ -26,6 +26,14 @@ from rl.ppo_eval import EvalCallback, write_curve_files
 from rl.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, phase_timings
 
 BASE_DIR, RM_DIR = Path("models/base"), Path("models/reward")
+
+
+def fitted_queries(trainer: PPOTrainer, tokenizer, prompts: list[dict], new_tokens: int) -> list[list[int]]:
+    """The training prompts' token ids, cut by `fit_prompt_ids`: the policy samples them, and the reference, the value
+    model and the reward model read the same sequences, so they must fit every one of the four."""
+    ids = tokenizer([p["prompt"] for p in prompts], add_special_tokens=False)["input_ids"]
+    models = (trainer.unwrapped.policy, trainer.ref_policy, trainer.unwrapped.value_model, trainer.reward_model)
+    return fit_prompt_ids(ids, shared_positions(*models), new_tokens, "sampling.max_new_tokens")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +53,6 @@ def main(argv: list[str] | None = None) -> None:
         read_jsonl("data/prompts/train.jsonl"),
         read_jsonl("data/prompts/eval.jsonl")[: cfg.n_eval_prompts],
     )
-    query_tokens = tokenizer([p["prompt"] for p in train_prompts], add_special_tokens=False)["input_ids"]
     # fail early, before loading models, on too few prompts or an indivisible batch
     check_prompt_batches(len(train_prompts), cfg.batch_size, params.seed, acc.num_processes)
     remove_outputs(model_dir, results_dir)
@@ -65,9 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             kl_coef=kl_coef,
             sampling=params.sampling,
         )
-        query_tokens = fit_prompt_ids(
-            query_tokens, context_positions(trainer.ref_policy), params.sampling.max_new_tokens, "sampling.max_new_tokens"
-        )
+        query_tokens = fitted_queries(trainer, tokenizer, train_prompts, params.sampling.max_new_tokens)
         fingerprint = run_fingerprint(params, acc.num_processes, kl_coef, (BASE_DIR, RM_DIR, Path("data/prompts")))
         load_checkpoint(trainer, ckpt_dir, fingerprint)
         evaluator = EvalCallback(

@@ -57,7 +57,12 @@ def simulated(params, device, tokenizer, prompts: list[dict]) -> tuple[list[dict
 def from_user(params, tokenizer) -> tuple[list[dict], dict]:
     """The user's pairs, validated and tokenized; conversational rows rendered with the base's chat template (or `role: content`)."""
     rows = load_user_rows(params.preferences, chat_renderer(tokenizer))
-    stats = {"n_pairs": len(rows), "n_identical_dropped": rows.n_identical_dropped, "source": params.preferences.source}
+    stats = {
+        "n_pairs": len(rows),
+        "n_identical_dropped": rows.n_identical_dropped,
+        "n_empty_dropped": rows.n_empty_dropped,
+        "source": params.preferences.source,
+    }
     return tokenize_pairs(rows, tokenizer), stats
 
 

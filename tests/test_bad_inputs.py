@@ -179,7 +179,7 @@ CASES = {
     "preference column": (
         "preferences",
         lambda r, m: _prefs(r, [{"prompt": "p", "chosen": "a"}], m),
-        "prefs.jsonl: row 1 is missing column 'rejected'",
+        "prefs.jsonl: no column 'rejected'; columns found ['chosen', 'prompt'], expected ['prompt', 'chosen', 'rejected']",
     ),
     "identical pair": (
         "preferences",

@@ -11,6 +11,7 @@ import yaml
 from pipeline.errors import ConfigError
 from pipeline.io import read_jsonl
 from pipeline.preferences import (
+    MAX_EMPTY_SHARE,
     MAX_IDENTICAL_SHARE,
     chat_renderer,
     plain_render,
@@ -145,3 +146,76 @@ def test_a_conversation_the_chat_template_refuses_is_one_line():
         ConfigError, match="rows: row 1: the chat template cannot render it \\(ValueError: roles must alternate\\)"
     ):
         validate_preference_rows(dialogue_rows(1), "rows", strict)
+
+
+# ---------------------------------------------------------------- empty responses, misnamed columns (issue 26)
+def with_empty_last_turn(rows, every: int):
+    """Every `every`-th dialogue's chosen last assistant turn emptied, as real datasets hold a few."""
+    for i in range(0, len(rows), every):
+        rows[i]["chosen"] = rows[i]["chosen"][:-1] + [assistant("")]
+    return rows
+
+
+def test_a_few_empty_responses_are_dropped_counted_and_logged_once(tmp_path, caplog):
+    rows = with_empty_last_turn(dialogue_rows(40), every=20)  # rows 1 and 21: an empty last assistant turn
+    rows[5]["rejected"] = rows[5]["rejected"][:-1] + [assistant("   ")]
+    with caplog.at_level("WARNING", logger="rlhf_bench"):
+        out = read_preference_file(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert len(out) == 37 and out.n_empty_dropped == 3 and out.n_identical_dropped == 0
+    assert 0 not in {r["prompt_id"] for r in out} and {1, 2} <= {r["prompt_id"] for r in out}
+    lines = [r.getMessage() for r in caplog.records if "empty" in r.getMessage()]
+    assert lines == [
+        f"{tmp_path / 'd.jsonl'}: dropped 3 of 40 rows with an empty chosen or rejected response "
+        "(preferences.on_invalid_row: drop), first: row 1"
+    ]
+
+
+def test_empty_text_responses_are_dropped_too():
+    rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(19)] + [
+        {"prompt": "q", "chosen": " ", "rejected": "no"}
+    ]
+    out = validate_preference_rows(rows, "pairs")
+    assert len(out) == 19 and out.n_empty_dropped == 1
+
+
+def test_on_invalid_row_error_refuses_the_first_empty_response(tmp_path):
+    rows = with_empty_last_turn(dialogue_rows(40), every=20)
+    with pytest.raises(ConfigError, match=r"d.jsonl: row 1 has an empty chosen response; fill it in or remove the row") as err:
+        read_preference_file(write_jsonl(tmp_path / "d.jsonl", rows), on_invalid_row="error")
+    assert "preferences.on_invalid_row: drop" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_on_invalid_row_is_a_validated_param():
+    from pipeline.config import parse_params
+
+    assert parse_params({}).preferences.on_invalid_row == "drop"
+    with pytest.raises(ConfigError, match="preferences.on_invalid_row: Input should be 'drop' or 'error'"):
+        parse_params({"preferences": {"on_invalid_row": "skip"}})
+
+
+def test_mostly_empty_file_still_stops_with_one_line(tmp_path):
+    n_bad = int(20 * MAX_EMPTY_SHARE) + 1
+    rows = [{"prompt": f"q{i}", "chosen": "" if i < n_bad else "yes", "rejected": "no"} for i in range(20)]
+    with pytest.raises(ConfigError, match=rf"p.jsonl: row 1 has an empty chosen response, as do {n_bad - 1} more of 20 rows"):
+        read_preference_file(write_jsonl(tmp_path / "p.jsonl", rows))
+
+
+def test_misnamed_prompt_column_names_the_columns(tmp_path):
+    rows = [{"question": f"q{i}", "chosen": "yes indeed", "rejected": "no way"} for i in range(20)]
+    with pytest.raises(
+        ConfigError,
+        match=r"p.jsonl: no row has a prompt; columns found \['chosen', 'question', 'rejected'\], "
+        r"expected \['prompt', 'chosen', 'rejected'\]",
+    ):
+        read_preference_file(write_jsonl(tmp_path / "p.jsonl", rows))
+
+
+@pytest.mark.parametrize(
+    ("columns", "missing"),
+    [(("prompt", "response_a", "response_b"), "'chosen' or 'rejected'"), (("prompt", "chosen"), "'rejected'")],
+)
+def test_missing_chosen_or_rejected_columns_name_what_the_file_has(tmp_path, columns, missing):
+    pd.DataFrame([dict.fromkeys(columns, "text")] * 3).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(ConfigError, match=rf"p.csv: no column {missing}; columns found \[") as err:
+        read_preference_file(tmp_path / "p.csv")
+    assert all(repr(c) in str(err.value) for c in columns)

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,6 +10,8 @@ import yaml
 
 from pipeline.io import read_jsonl
 from pipeline.stage import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ROWS = [
     {"prompt": f"Q{i}: how was the day", "chosen": " wonderful and happy, great fun", "rejected": " awful, sad and terrible"}
@@ -60,4 +63,25 @@ def test_user_file_becomes_preference_data(form, tmp_path, tiny_model_dir, monke
         run_stage(stages.reward_model.main)
         metrics = json.loads((tmp_path / "results/reward_model/metrics.json").read_text())
         assert metrics["accuracy_gold"] is None and metrics["accuracy_ceiling"] is None  # no gold for user labels
+        # nor any correlation with the configured gold scorer, which never judged these labels (issue 26)
+        assert not {"gold_pearson", "gold_spearman"} & set(metrics) and "gold_mean" not in metrics["normalization"]
+        assert pd.read_csv(tmp_path / "results/reward_model/scores.csv").columns.tolist() == ["proxy"]
         assert (tmp_path / "models/reward/model.safetensors").exists()
+
+
+@pytest.mark.parametrize("stage", ["prepare", "preferences"])
+@pytest.mark.parametrize("where", ["outside", "repo root"])
+def test_preference_file_not_under_inputs_is_told_to_move_under_inputs_preferences(stage, where, tmp_path, monkeypatch):
+    """Stage prepare also reads inputs/corpus: the fix must name the preference folder, not the corpus one."""
+    from pipeline.errors import ConfigError
+    from pipeline.user_files import require_dependency
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    path = tmp_path / "prefs.jsonl" if where == "outside" else repo / "prefs.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n")
+    monkeypatch.chdir(repo)
+    with pytest.raises(ConfigError, match=r"preferences.path: .*prefs.jsonl") as err:
+        require_dependency(str(path), "preferences.path", stage)
+    assert "inputs/preferences/" in str(err.value) and "inputs/corpus" not in str(err.value)
