@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from metrics import sample_metrics as sm
+from metrics.copying import COPY_NGRAM, copies_corpus
 from metrics.diversity import NgramIndex, SelfBleuIndex, distinct_n, ead, self_bleu
 from metrics.registry import register
 
@@ -109,6 +110,14 @@ def register_builtins() -> None:
         aggregation=sm.weighted_perplexity,
         higher_is_better=False,
         description="perplexity of the samples under the base policy: exp(-sum ref_logprob / sum n_tokens)",
+    )
+    register(
+        "corpus_copy_rate",
+        copies_corpus,
+        higher_is_better=False,
+        params=("corpus_ngrams",),
+        description=f"share of responses that repeat {COPY_NGRAM} consecutive words of the pretraining corpus verbatim "
+        "(case and punctuation ignored): memorised rather than composed text",
     )
     _register_diversity()
 

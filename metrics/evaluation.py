@@ -133,18 +133,21 @@ def evaluate_policy(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, CI]:
     """Every registered metric on a policy's samples: {name: {"mean", "ci_low", "ci_high"}}.
 
     Metrics whose required fields are missing are left out, e.g.
-    win_rate_vs_base without base_samples. Every metric uses the same seed, so
-    item metrics see the same prompt resamples (comparable intervals).
+    win_rate_vs_base without base_samples, and so are metrics whose params
+    neither vocab_size nor `context` supplies (corpus_copy_rate without a
+    corpus index). Every metric uses the same seed, so item metrics see the
+    same prompt resamples (comparable intervals).
     """
     records = pair_with_base(samples, base_samples) if base_samples is not None else list(samples)
-    context = {"vocab_size": vocab_size}
+    context = {"vocab_size": vocab_size, **(context or {})}
     out = {}
     for metric in METRICS.values():
-        if records and all(field in records[0] for field in metric.requires):
+        if records and all(field in records[0] for field in metric.requires) and all(p in context for p in metric.params):
             out[metric.name] = compute_metric(metric, records, context, n_boot, confidence, seed)
     return out
 

@@ -56,7 +56,9 @@ DIVERSITY_COLUMNS = (
     ("ead_across_input", "EAD across inputs"),
     ("repetition", "repeated bigrams ↓"),
     ("perplexity", "perplexity under base ↓"),
+    ("corpus_copy_rate", "copies 8 words of the corpus ↓"),
 )
+ARGMAX_SHARES_SHOWN = 3  # the updates most often drawn as the peak; the rest are in metrics.json
 
 
 @dataclass
@@ -256,11 +258,75 @@ def finding_section(ctx: Context) -> str:
         "(common units); distinct-2 across inputs measures diversity."
     )
     table = md_table(
-        ["curve", "gold peaks at KL (nats)", "gold", "proxy (base std. units)", "proxy − gold gap", "distinct-2 across inputs"],
+        [
+            "curve",
+            "gold peaks at KL (nats) [CI at that update]",
+            "gold",
+            "proxy (base std. units)",
+            "proxy − gold gap",
+            "distinct-2 across inputs",
+        ],
         rows,
         ["---"] + ["---:"] * 5,
     )
-    return "\n\n".join([intro, table, "\n".join(verdicts), peak_samples(ctx)])
+    return "\n\n".join([intro, table, "\n".join(verdicts), selection_block(ctx), peak_samples(ctx)])
+
+
+def _interval(s: Mapping[str, Any], key: str) -> str:
+    return f"[{fmt(s.get(f'{key}_ci_low'))}, {fmt(s.get(f'{key}_ci_high'))}]"
+
+
+def _argmax_shares(shares: Mapping[str, Any]) -> str:
+    """The updates most often the argmax, with their share of resamples: "40: 0.62, 30: 0.25"."""
+    top = sorted(((as_float(v) or 0.0, k) for k, v in shares.items()), key=lambda vk: -vk[0])[:ARGMAX_SHARES_SHOWN]
+    return ", ".join(f"{escape_cell(k, 12)}: {fmt(v)}" for v, k in top if v > 0) or NA
+
+
+def selection_block(ctx: Context) -> str:
+    """Where the peak is and whether gold falls after it, with the choice of the peak inside the bootstrap
+    (metrics.json `peak_selection`, metrics.peak_stats); the table above conditions on the chosen update."""
+    stored = get(ctx.metrics, "peak_selection") or {}
+    found = [(c, stored.get(c.name)) for c in ctx.curves if isinstance(stored.get(c.name), dict)]
+    if not found:
+        return not_available("selection-aware peak statistics (`peak_selection` in metrics.json)")
+    rows = [
+        [
+            ctx.html_label(c.name),
+            f"{fmt(s.get('peak_kl'))} {_interval(s, 'peak_kl')}",
+            f"{fmt(s.get('peak_point'))} {_interval(s, 'peak_point')}",
+            _argmax_shares(s.get("argmax_share") or {}),
+            f"{fmt(s.get('gold_drop'))} {_interval(s, 'gold_drop')}",
+            _interval(s, "gold_drop_fixed"),
+            fmt(s.get("gold_drop_p_value")),
+        ]
+        for c, s in found
+    ]
+    first = found[0][1]
+    note = (
+        "**Which interval is which.** Above, the interval after the peak's KL is the KL estimate *at the chosen update* "
+        "(prompts resampled, the update held fixed): it does not say where the peak is. Below, every interval resamples "
+        f"the held-out prompts once for all evaluation points of a curve (they share their prompts; {fmt(first.get('n_boot'))} "
+        "resamples) and **recomputes the argmax in each resample**: the *peak location interval* is the KL, and the update, "
+        "of the recomputed peak; the shares say how often each update is the argmax. Peak − last gold is a *paired* "
+        "difference over the same prompts: its interval recomputes the argmax too (never below 0, since the recomputed "
+        "peak is at least the last point; optimistic near ties), the next column holds the peak at the observed update "
+        '(no selection), and p is the one-sided reality-check p-value (White 2000) of "no update beats the last one", '
+        "the choice of the best update included: read whether gold falls from p."
+    )
+    table = md_table(
+        [
+            "curve",
+            "peak KL (nats) [location interval]",
+            "peak update [location interval]",
+            "share of resamples as argmax",
+            "peak − last gold [argmax recomputed]",
+            "[peak update held]",
+            "p (one-sided)",
+        ],
+        rows,
+        ["---"] + ["---:"] * 6,
+    )
+    return "\n\n".join(["### Where is the peak? Selection-aware intervals", note, table])
 
 
 def peak_samples(ctx: Context) -> str:
@@ -518,7 +584,8 @@ def diversity_section(ctx: Context) -> str:
     rows = [[ctx.html_label(p)] + [fmt_ci((policies[p] or {}).get(k)) for k, _ in columns] for p in names]
     note = (
         "Per input: among the samples of one prompt; across inputs: among sample 0 of every prompt (Kirk et al. 2023). "
-        "↓ lower is more diverse / more fluent."
+        "↓ lower is more diverse / more fluent. Corpus copies: share of responses that repeat 8 consecutive words "
+        "(case and punctuation ignored) of the pretraining corpus' training split verbatim."
     )
     return "\n\n".join([note, md_table(["policy"] + [h for _, h in columns], rows, ["---"] + ["---:"] * len(columns))])
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from metrics import best_of_n, evaluate_policy, metric_info
+from metrics.copying import CorpusNgramIndex
 from metrics.evaluation import best_of_n_sizes, headline_metrics, sample_table
 from metrics.frontier import curve_peaks, frontier_table
+from metrics.peak_stats import curve_peak_selection
 from pipeline.config import curve_name, curve_results_dir, gold_available, load_params, policy_sources, rl_curves
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
@@ -24,6 +26,7 @@ from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
+PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)
 UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "generate")
 
 
@@ -37,6 +40,14 @@ def curve_summaries(params) -> dict[str, dict]:
     return {
         curve_name(m, k): {"method": m, "knob": k, "folder": curve_results_dir(m, k).as_posix()}
         | read_json(curve_results_dir(m, k) / "metrics.json")
+        for m, k in rl_curves(params)
+    }
+
+
+def peak_selection(params, boot: dict) -> dict[str, dict | None]:
+    """{curve name: selection-aware peak location and drop (metrics.peak_stats)} from each curve's evaluation samples."""
+    return {
+        curve_name(m, k): curve_peak_selection(read_jsonl(curve_results_dir(m, k) / "eval_samples.jsonl"), **boot)
         for m, k in rl_curves(params)
     }
 
@@ -61,13 +72,16 @@ def main() -> None:
             [r for r in samples["base"] if r["sample_idx"] < k],
         )  # every policy's metrics on k samples
         boot = {"n_boot": cfg.bootstrap_samples, "confidence": cfg.confidence, "seed": params.seed}
+        copying = {"corpus_ngrams": CorpusNgramIndex(r["text"] for r in read_jsonl(PRETRAIN_CORPUS))}
         policies = {
-            name: evaluate_policy(recs, samples["base"], vocab_size=len(tokenizer), **boot) for name, recs in samples.items()
+            name: evaluate_policy(recs, samples["base"], vocab_size=len(tokenizer), **boot, context=copying)
+            for name, recs in samples.items()
         }
         bon = {str(n): v for n, v in best_of_n(base_pool, best_of_n_sizes(cfg.best_of_n_max), **boot).items()}
         curves = load_curves(params)
         points = frontier_table(curves, bon, policies)
         peaks = curve_peaks(points, [name for _, name, _, _ in curves])
+        selection = peak_selection(params, boot)
         probes = probe_scores(gold_fn) if gold_fn is not None else []
     upstream = {stage: read_json(RESULTS / stage / "metrics.json") for stage in UPSTREAM}
     upstream["curves"] = curve_summaries(params)
@@ -81,6 +95,7 @@ def main() -> None:
         "policies": policies,
         "best_of_n": bon,
         "overoptimisation": peaks,
+        "peak_selection": selection,
         "gold_probes": {"order_holds": probe_order_holds(probes), "scores": probes} if probes else None,
     }
     write_csv(RESULTS / "frontier.csv", points)

@@ -44,7 +44,7 @@ BASE = [
 
 def test_evaluate_policy_hand_computed():
     out = evaluate_policy(POLICY, BASE, vocab_size=10, n_boot=200)
-    assert set(out) == set(metric_info())
+    assert set(out) == set(metric_info()) - {"corpus_copy_rate"}  # no corpus index given (tests/test_metrics_copying.py)
     expect = {
         "gold_reward": 0.5,
         "proxy_reward": 0.4,

@@ -153,6 +153,28 @@ def test_finding_states_the_planted_peak_of_each_curve(rendered: tuple[Path, str
     assert "**Over-optimisation shows.** PPO (β=0.01): gold peaks at KL" in _section(text, SECTION_TITLES["summary"])
 
 
+def test_selection_aware_peak_table_says_which_interval_is_which(rendered: tuple[Path, str]) -> None:
+    _, text = rendered
+    finding = _section(text, SECTION_TITLES["finding"])
+    block = finding[finding.index("### Where is the peak? Selection-aware intervals") :]
+    assert "*at the chosen update*" in finding and "**recomputes the argmax in each resample**" in block
+    assert "*peak location interval*" in block and "reality-check p-value" in block
+    rows = {r[0]: r for r in _table(block)[1:]}
+    assert list(rows) == CURVE_LABELS
+    s = _metrics()["peak_selection"]["ppo_kl0p01"]
+    row = rows["PPO (β=0.01)"]
+    assert row[1] == f"{fmt(s['peak_kl'])} [{fmt(s['peak_kl_ci_low'])}, {fmt(s['peak_kl_ci_high'])}]"
+    # planted: updates 40 and 50 have close gold, prompt offsets move the argmax between them (and 30)
+    assert (
+        row[2] == "40 [30, 50]"
+        and row[3]
+        == f"40: {fmt(s['argmax_share']['40'])}, 50: {fmt(s['argmax_share']['50'])}, 30: {fmt(s['argmax_share']['30'])}"
+    )
+    assert row[4] == f"{fmt(s['gold_drop'])} [{fmt(s['gold_drop_ci_low'])}, {fmt(s['gold_drop_ci_high'])}]"
+    assert row[6] == fmt(s["gold_drop_p_value"]) and s["gold_drop_significant"]
+    assert rows["PPO (β=0.1)"][6] == "1.00"  # gold highest at the last point: nothing beats it
+
+
 def test_samples_at_peak_and_end_of_the_curve_with_the_largest_drop(rendered: tuple[Path, str]) -> None:
     _, text = rendered
     finding = _section(text, SECTION_TITLES["finding"])
@@ -246,6 +268,8 @@ def test_reward_model_gold_probes_diversity_and_provenance(rendered: tuple[Path,
     assert "word salad &lt;b&gt;" in gold and "like great best &#124; love &#42;happy&#42;" in gold
     diversity = _table(_section(text, SECTION_TITLES["diversity"]))
     assert [r[0] for r in diversity[1:]][:4] == ["base policy", *CURVE_LABELS]
+    copy_col = diversity[0].index("copies 8 words of the corpus ↓")
+    assert diversity[1][copy_col] == fmt_ci(metrics["policies"]["base"]["corpus_copy_rate"])
     prov = _section(text, SECTION_TITLES["provenance"])
     for stage in ("`prepare` 1.50", "`ppo@0.01` 101", "`ppo@0.03` 103", "`ppo@0.1` 110", "`evaluate` 10.0"):
         assert stage in prov
