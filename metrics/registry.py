@@ -17,6 +17,10 @@ units, a direction (`higher_is_better`) and a level saying what a unit is:
 `params` names values the evaluation passes to fn as keyword arguments (for
 example `vocab_size` for EAD); `requires` names record fields a metric needs, so
 that it is skipped where they are missing (win rate without base samples).
+
+To add a metric to a run, make it a plug-in (params `evaluate.metrics`, code in plugins/; README: Adding a
+metric): only the evaluate stage loads plug-ins. A metric registered in metrics/builtin.py is library code that
+every training stage imports, so DVC reruns them all when it changes.
 """
 
 from __future__ import annotations

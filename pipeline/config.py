@@ -434,6 +434,18 @@ class GenerateConfig(_Section):
         return self
 
 
+class MetricPluginConfig(_Section):
+    """A metric the evaluate stage imports by `module:function` (metrics/registry.py says what fn receives per level)."""
+
+    fn: str = Field(pattern=r"^[\w.]+:\w+$", description="'module:function', importable from the repository root or installed")
+    level: Literal["item", "prompt", "set"] = Field(
+        "item", description="what fn receives: one sample, one prompt's samples, or all"
+    )
+    higher_is_better: bool = Field(True, description="the metric's direction (the report reads it)")
+    headline: bool = Field(False, description="also put its mean for every policy into results/summary.json (the DVC metrics)")
+    description: str = Field("", description="one line for results/metric_info.json; default: fn's docstring")
+
+
 class EvaluateConfig(_Section):
     best_of_n_max: int = Field(
         64,
@@ -445,6 +457,18 @@ class EvaluateConfig(_Section):
         1000, ge=10, le=100_000, description="bootstrap resamples (of prompts) per confidence interval"
     )  # 1e7 took > 5 GB
     confidence: float = Field(0.95, gt=0, lt=1, description="confidence level of every interval")
+    metrics: dict[str, MetricPluginConfig] = Field(
+        {},
+        description="plug-in metrics, name -> {fn: 'module:function', level, higher_is_better, headline}: evaluated on every "
+        "policy like the built-ins; headline ones also go to results/summary.json (README: Adding a metric)",
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_names(cls, value: dict[str, MetricPluginConfig]) -> dict[str, MetricPluginConfig]:
+        for name in value:  # a metric's name becomes a key of the metrics files and a report column
+            check_name(name, "evaluate.metrics")
+        return value
 
 
 class ReportConfig(_Section):

@@ -3,8 +3,10 @@
     python -m reporting.compare [--out-dir reports/compare] [--input exp_show.json]
 
 Without --input it runs `dvc exp show --json` in the current repository. Every policy in each run's
-DVC metrics file (`results/summary.json`, headline means) is compared: the base policy, every RL curve of
-every method (`policies.<name>`, labelled from its key) and best-of-n at a few n. Runs are grouped by every parameter except
+DVC metrics file (`results/summary.json`, headline means keyed by role: `<method>.curve<i>` with its knob as a value,
+see reporting/summary.py; runs from before that layout: `policies.<name>`) is compared: the base policy, every RL
+curve of every method (labelled from its method and knob) and best-of-n at a few n (results/metrics.json-style input
+only: the DVC metrics file keeps best-of-n's matched-KL numbers, not its n). Runs are grouped by every parameter except
 seeds; each group reports the mean and a 95% Student-t interval across its seeds, clipped to the metric's
 range. The committed baseline that `dvc exp show` lists is its own group. Writes `compare.md` and
 `compare_frontier.png` into --out-dir.
@@ -24,13 +26,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from metrics.evaluation import REFERENCE_CONSTANTS
 from pipeline.config import Params
 from pipeline.errors import OneLineParser, positive_int
 from pipeline.profiles import merge
 from reporting.data import as_float, get
 from reporting.escape import code, escape_cell, escape_inline
 from reporting.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
+from reporting.summary import REFERENCE_CONSTANTS, as_policies
 from reporting.tables import METHOD_LABELS, NA, fmt, md_table, policy_label
 
 INF = math.inf
@@ -230,8 +232,8 @@ def extract_policies(metrics: Mapping[str, Any]) -> tuple[dict[str, dict[str, fl
 
 
 def with_curve_identity(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Metrics whose `curves` section names each RL curve's method and knob: results/metrics.json has it; the DVC
-    metrics file (results/summary.json, means only) does not, so it is read from the curve's key ('ppo_kl0p03')."""
+    """Metrics whose `curves` section names each RL curve's method and knob: results/metrics.json has it; a DVC
+    metrics file from before the role-keyed layout (per-policy keys) does not, so it is read from the key ('ppo_kl0p03')."""
     if isinstance(metrics.get("curves"), dict) or not isinstance(metrics.get("policies"), dict):
         return metrics
     curves = {}
@@ -245,6 +247,12 @@ def with_curve_identity(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**metrics, "curves": curves}
 
 
+def policy_view(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Per-policy metrics from a run's metrics file: the role-keyed DVC metrics file (reporting.summary) turned back
+    into policies, or an older one (per-policy keys) and results/metrics.json as they are."""
+    return with_curve_identity(metrics) if "policies" in metrics else as_policies(metrics)
+
+
 def _run(state: Mapping[str, Any], metrics_file: str, params_file: str, baseline: str | None = None) -> Run | None:
     data = state.get("data")
     rev = str(state.get("rev") or "")
@@ -253,7 +261,7 @@ def _run(state: Mapping[str, Any], metrics_file: str, params_file: str, baseline
     metrics = _file_data(data.get("metrics"), metrics_file)
     if metrics is None:
         return None
-    metrics = with_curve_identity(metrics)
+    metrics = policy_view(metrics)
     params = effective_params(_file_data(data.get("params"), params_file) or {})
     policies, info = extract_policies(metrics)
     scalars = {m.key: _value(get(metrics, *m.key.split("."))) for m in RUN_METRICS}

@@ -2,28 +2,41 @@
 
     python -m stages.evaluate         # reads params.yaml: seed, device, annotator.gold, evaluate
 Writes results/metrics.json (nested: policies.<name>.<metric>.{mean,ci_low,ci_high}, best_of_n.<n>,
-plus upstream preferences/reward_model/base_policy/curve figures), results/summary.json (its headline
-means: the DVC metrics file), results/samples.jsonl (per-sample table) and results/frontier.csv
-(reward-KL points of every curve's evaluations and best-of-n).
+plus upstream preferences/reward_model/base_policy/curve figures), results/summary.json (headline means keyed by
+role, not knob value: the DVC metrics file, see reporting/summary.py), results/samples.jsonl (per-sample table) and
+results/frontier.csv (reward-KL points of every curve's evaluations and best-of-n).
+Plug-in metrics (evaluate.metrics) are imported here only, so adding one reruns evaluate and report, never training.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from metrics import best_of_n, evaluate_policy, metric_info
+from metrics import METRICS, best_of_n, evaluate_policy, metric_info, register
 from metrics.copying import CorpusNgramIndex
-from metrics.evaluation import best_of_n_sizes, headline_metrics, sample_table
+from metrics.evaluation import best_of_n_sizes, sample_table
 from metrics.frontier import curve_peaks, frontier_table
 from metrics.peak_stats import curve_peak_selection
-from pipeline.config import curve_name, curve_results_dir, gold_available, load_params, policy_sources, rl_curves
+from pipeline.config import (
+    MetricPluginConfig,
+    curve_name,
+    curve_results_dir,
+    gold_available,
+    load_params,
+    policy_sources,
+    rl_curves,
+)
+from pipeline.errors import ConfigError
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
 from pipeline.models import load_tokenizer, resolve_device
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
+from reporting.summary import summary_metrics
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)
@@ -52,8 +65,31 @@ def peak_selection(params, boot: dict) -> dict[str, dict | None]:
     }
 
 
+def load_plugin(spec: str, key: str):
+    """The function a 'module:function' spec names (ConfigError naming the params key if it cannot be loaded)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"{key}: cannot load plug-in {spec!r} ({type(err).__name__}: {err})") from None
+    if not callable(fn):
+        raise ConfigError(f"{key}: plug-in {spec!r} is not callable")
+    return fn
+
+
+def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
+    """Register evaluate.metrics' plug-ins next to the built-ins; returns the names marked headline."""
+    for name, cfg in plugins.items():
+        if name in METRICS:  # a plug-in silently replacing a built-in would change what a known column means
+            raise ConfigError(f"evaluate.metrics.{name}: a built-in metric has this name; rename the plug-in")
+        fn = load_plugin(cfg.fn, f"evaluate.metrics.{name}.fn")
+        register(name, fn, level=cfg.level, higher_is_better=cfg.higher_is_better, description=cfg.description)
+    return [name for name, cfg in plugins.items() if cfg.headline]
+
+
 def main() -> None:
     params = load_params()
+    headline = register_plugins(params.evaluate.metrics)
     cfg, device = params.evaluate, resolve_device(params.device)
     gold_fn = get_gold_scorer(params.annotator.gold) if gold_available(params) else None
     names = list(policy_sources(params))
@@ -102,7 +138,7 @@ def main() -> None:
     write_jsonl(RESULTS / "samples.jsonl", sample_table(samples))
     write_json(RESULTS / "metric_info.json", metric_info())
     write_json(RESULTS / "metrics.json", summary)
-    write_json(RESULTS / "summary.json", headline_metrics(summary))
+    write_json(RESULTS / "summary.json", summary_metrics(summary, points, headline))
 
 
 if __name__ == "__main__":

@@ -131,17 +131,55 @@ def test_experiment_run_and_diffs(repo):
         assert ran_stages(out)[:2] == ["ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
         params_diff = dvc(repo, "params", "diff").stdout
         assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
-        metrics_diff = dvc(repo, "metrics", "diff", "--json").stdout
-        changed = json.loads(metrics_diff)["results/summary.json"]
-        assert any(k.startswith("policies.ppo_kl0p5.") for k in changed)
+        # the DVC metrics name roles, not knob values: the second PPO curve is ppo.curve2 on both sides (issue 27)
+        diff = json.loads(dvc(repo, "metrics", "diff", "--all", "--json").stdout)["results/summary.json"]
+        assert diff["ppo.curve2.kl_coef"]["old"] == 0.2 and diff["ppo.curve2.kl_coef"]["new"] == 0.5
+        both = {k for k, v in diff.items() if isinstance(v.get("old"), float | int) and isinstance(v.get("new"), float | int)}
+        assert {"ppo.curve2.gold", "ppo.curve2.kl", "ppo.best_gold", "ppo.best_gold_kl", "base.gold"} <= both
+        # a key with a number on one side only is a KL budget one of the two curves did not reach
+        assert all(k.split(".")[-1].startswith("gold_at_kl") for k in set(diff) - both), sorted(set(diff) - both)
+        assert not [k for k in diff if "0p" in k or "_kl0" in k]
+        exp_diff = dvc(repo, "exp", "diff").stdout
+        assert "ppo.curve2.kl_coef" in exp_diff and "not supported" not in exp_diff
         show = json.loads(dvc(repo, "exp", "show", "--json").stdout)
         names = [e.get("name") for rec in show for exp in (rec.get("experiments") or []) for e in [exp]]
         assert "kl05" in names
         # the DVC metrics are headline means: intervals stay in results/metrics.json, out of `dvc exp show`
         header = dvc(repo, "exp", "show", "--csv").stdout.splitlines()[0].split(",")
-        assert "policies.ppo_kl0p5.gold_reward" in header and not [c for c in header if "ci_" in c]
+        assert "ppo.curve2.gold" in header and not [c for c in header if "ci_" in c]
         assert "curves.ppo_kl_coef" in dvc(repo, "exp", "diff").stdout
     finally:  # `dvc exp run` leaves the experiment in the workspace: back to the reference run for the next tests
+        restore_head(repo)
+
+
+VOWELS_PLUGIN = '''def vowel_share(record):
+    """share of the response's letters that are vowels"""
+    letters = [c for c in record["response"].lower() if c.isalpha()]
+    return sum(c in "aeiou" for c in letters) / len(letters) if letters else 0.0
+'''
+
+
+def test_a_plugin_metric_reruns_only_evaluate_and_report_and_reaches_the_summary(repo):
+    """README's "Adding a metric": a module in plugins/ named in params marks only evaluate stale (report follows
+    its results) and, marked headline, lands in the DVC metrics file for every policy (issue 28)."""
+    import yaml
+
+    try:
+        (repo / "plugins" / "vowels.py").write_text(VOWELS_PLUGIN)
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params.setdefault("evaluate", {})["metrics"] = {"vowel_share": {"fn": "plugins.vowels:vowel_share", "headline": True}}
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        stale = set(json.loads(dvc(repo, "status", "--json").stdout))
+        assert "evaluate" in stale and stale <= {"evaluate", "report"}, stale
+        assert ran_stages(dvc(repo, "repro").stdout) == ["evaluate", "report"]
+        summary = json.loads((repo / "results" / "summary.json").read_text())
+        for entry in (summary["base"], summary["ppo"]["curve1"], summary["ppo"]["curve2"], summary["dpo"]["curve1"]):
+            assert 0 < entry["vowel_share"] < 1
+        full = json.loads(metrics_bytes(repo))
+        assert {"mean", "ci_low", "ci_high"} <= set(full["policies"]["base"]["vowel_share"])
+        info = json.loads((repo / "results" / "metric_info.json").read_text())
+        assert info["vowel_share"]["description"] == "share of the response's letters that are vowels"
+    finally:
         restore_head(repo)
 
 

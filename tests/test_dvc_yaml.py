@@ -63,19 +63,29 @@ def test_code_deps_cover_every_imported_project_module():
         assert not missing, f"stage {name}: code deps missing {missing}"
 
 
-def test_code_deps_are_whole_packages_plus_the_stage_modules_and_nothing_unused():
-    """Library code is declared as package folders (one `dvc exp show` column each), stage modules file by file,
-    and no stage declares a package or module it does not import."""
+def test_code_deps_are_packages_or_imported_files_and_nothing_unused():
+    """Library code is declared as package folders (one `dvc exp show` column each) or, where the rest of a package
+    must not rerun a stage (evaluate imports two modules of the report layer), as single files; stage modules file by
+    file; and no stage declares a package or module it does not import."""
     libraries = [p for p in PACKAGES if p != "stages"]
     for name, stage in stages().items():
         module = ROOT / "stages" / f"{name}.py"
         needed = {p.relative_to(ROOT).as_posix() for p in {module} | project_imports(module)}
         code = [d for d in declared(stage) if d.endswith(".py") or d.split("/")[0] in libraries]
-        assert all(d in libraries or d.startswith("stages/") for d in code), (
-            f"stage {name}: library code not declared as a package: {code}"
-        )
+        assert all(d in libraries or d.endswith(".py") for d in code), f"stage {name}: a library folder inside a package: {code}"
         unused = [d for d in code if not any(n == d or n.startswith(d + "/") for n in needed)]
         assert not unused, f"stage {name}: declares code it does not import: {unused}"
+
+
+def test_only_evaluate_depends_on_plugin_metrics_and_the_summary_layout():
+    """Adding a plug-in metric (plugins/, params evaluate.metrics) or changing the DVC metrics file's layout
+    (reporting/summary.py) reruns evaluate and report, never a training or sampling stage."""
+    for name, stage in stages().items():
+        deps = declared(stage)
+        assert ("plugins" in deps) == (name == "evaluate"), f"stage {name}"
+        if name not in ("evaluate", "report"):
+            assert not [d for d in deps if d.startswith("reporting")], f"stage {name} depends on the report layer"
+            assert not [p for p in stage.get("params", []) if p in ("evaluate", "evaluate.metrics")], f"stage {name}"
 
 
 def test_params_sections_exist():

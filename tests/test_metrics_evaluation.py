@@ -147,38 +147,3 @@ def test_best_of_n_kl_is_the_continuous_limit_and_an_upper_bound(n):
     # coarser distributions sit further below the bound
     gaps = [best_of_n_kl(n) - exact_best_of_n_kl(np.full(m, 1 / m), n) for m in (2, 20, 2000)]
     assert all(coarse >= fine - 1e-12 for coarse, fine in zip(gaps, gaps[1:], strict=False))
-
-
-def test_headline_metrics_keep_means_and_drop_intervals():
-    from metrics.evaluation import headline_metrics
-
-    ci = lambda m: {"mean": m, "ci_low": m - 0.1, "ci_high": m + 0.1}  # noqa: E731
-    policy = {"gold_reward": ci(-0.5), "kl": ci(3.0), "proxy_reward_norm": ci(1.2), "distinct_1_per_input": ci(0.4)}
-    full = {
-        "policies": {"base": policy | {"kl": ci(0.0)}, "ppo_kl0p1": policy},
-        "best_of_n": {str(n): {"gold_reward": ci(-0.3), "kl": 1.5, "proxy_reward": ci(2.0)} for n in (1, 2, 4, 8, 16, 32, 64)},
-        "overoptimisation": {"ppo_kl0p1": {"peak_gold_reward": -0.4, "peak_kl": 6.0, "peak_kl_ci_low": 5.0}},
-        "reward_model": {"accuracy": 0.6, "accuracy_gold": 0.7, "ece": 0.02, "normalization": {"mean": 1.0}},
-        "base_policy": {"perplexity": 200.0, "steps": 600},
-        "run": {"packages": {"torch": "2"}},
-    }
-    head = headline_metrics(full)
-    assert head["policies"]["ppo_kl0p1"] == {"gold_reward": -0.5, "proxy_reward_norm": 1.2, "kl": 3.0}
-    assert head["policies"]["base"] == {"gold_reward": -0.5, "proxy_reward_norm": 1.2}  # KL 0 to itself: no column
-    assert list(head["best_of_n"]) == ["4", "16", "64"] and head["best_of_n"]["64"] == {"gold_reward": -0.3, "kl": 1.5}
-    assert head["peaks"] == {"ppo_kl0p1": {"gold_reward": -0.4, "kl": 6.0}}
-    assert head["reward_model"] == {"accuracy": 0.6, "accuracy_gold": 0.7, "ece": 0.02}
-    assert head["base_policy"] == {"perplexity": 200.0} and "run" not in head
-
-    def leaves(d):
-        return [k for k, v in d.items() for k in (leaves(v) if isinstance(v, dict) else [k])]
-
-    assert not any("ci_" in k for k in leaves(head)) and all(isinstance(v, float) for v in _values(head))
-    # real human labels: no gold, so no peaks (None per curve) and no gold metrics
-    no_gold = headline_metrics({"policies": {"ppo": {"kl": ci(0.4)}}, "overoptimisation": {"ppo_kl0p1": None}})
-    assert no_gold == {"policies": {"ppo": {"kl": 0.4}}}
-
-
-def _values(d):
-    for v in d.values():
-        yield from _values(v) if isinstance(v, dict) else [v]
