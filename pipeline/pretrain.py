@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import shutil
+import zipfile
 from pathlib import Path
 
 import torch
@@ -58,6 +59,10 @@ def prepare_checkpoint_dir(ckpt_dir: Path, fingerprint: str) -> bool:
             # a kill or full disk mid-save leaves a folder the Trainer would pick as the latest and
             # then refuse ("Can't find a valid checkpoint"); the previous complete one stays
             shutil.rmtree(folder)
+        elif damage := damaged_file(folder):
+            # complete once, damaged since (a truncated weights file): the Trainer would fail on it at every rerun
+            log.warning("pretraining checkpoint %s failed to load (%s); discarded", folder, damage)
+            shutil.rmtree(folder)
     return any(ckpt_dir.glob("checkpoint-*"))
 
 
@@ -68,6 +73,25 @@ def checkpoint_complete(folder: Path) -> bool:
         return isinstance(json.loads((folder / "trainer_state.json").read_text()).get("global_step"), int)
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def damaged_file(folder: Path) -> str | None:
+    """What makes a checkpoint unloadable, cheaply: a safetensors file whose header does not cover the file, or a
+    torch.save archive without its central directory (both what truncation leaves); None when both read."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as weights:
+                weights.keys()
+        except Exception as err:  # noqa: BLE001 - SafetensorError, or an OSError reading it
+            return f"{path.name}: {type(err).__name__}: {err}"
+    for path in sorted(folder.glob("*.pt")) + sorted(folder.glob("*.pth")):
+        try:
+            zipfile.ZipFile(path).close()
+        except (zipfile.BadZipFile, OSError) as err:
+            return f"{path.name}: {type(err).__name__}: {err}"
+    return None
 
 
 def training_args(cfg: PolicyConfig, seed: int, ckpt_dir: Path, use_cpu: bool, bf16: bool) -> TrainingArguments:

@@ -69,8 +69,12 @@ def test_ppo_checkpoint_of_another_reward_model_is_discarded(tmp_path):
 
 
 def _checkpoint(folder, step, complete=True):
+    import torch
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True)
-    (folder / "model.safetensors").write_bytes(b"weights")
+    save_file({"w": torch.zeros(64)}, str(folder / "model.safetensors"))
+    torch.save({"step": step}, folder / "optimizer.pt")
     state = json.dumps({"global_step": step, "log_history": []})
     (folder / "trainer_state.json").write_text(state if complete else state[: len(state) // 2])
 
@@ -89,6 +93,95 @@ def test_incomplete_trainer_checkpoint_is_dropped_and_the_previous_kept(tmp_path
     _checkpoint(ckpt / "checkpoint-6", 6, complete=False)
     assert prepare_checkpoint_dir(ckpt, "fp") is False  # nothing complete: start afresh
     assert not list(ckpt.glob("checkpoint-*"))
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt"])
+def test_a_complete_but_damaged_trainer_checkpoint_is_dropped(tmp_path, caplog, damaged):
+    """Issue 26 case 3 for pretraining: a checkpoint truncated after it was complete (`truncate -s 100`) would make
+    the Trainer fail on every rerun; it is discarded with one logged line and the previous one is used."""
+    ckpt = tmp_path / "ckpt"
+    prepare_checkpoint_dir(ckpt, "fp")
+    _checkpoint(ckpt / "checkpoint-2", 2)
+    _checkpoint(ckpt / "checkpoint-4", 4)
+    os.truncate(ckpt / "checkpoint-4" / damaged, 100)
+    with caplog.at_level("WARNING", logger="rlhf_bench"):
+        assert prepare_checkpoint_dir(ckpt, "fp") is True
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]
+    lines = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
+    assert len(lines) == 1 and f"checkpoint-4 failed to load ({damaged}: " in lines[0] and "discarded" in lines[0]
+
+
+# ---------------------------------------------------------------- PPO: a damaged checkpoint, and byte-identical resumed files
+def _interrupted_ppo_run(model_dir, ckpt, callbacks=()):
+    """A PPO run of 4 updates stopped after its checkpoint at update 2 (as a SIGKILL would leave it)."""
+    from rl.ppo_checkpoint import CheckpointCallback
+    from tests.test_ppo_trainer import Interrupt, InterruptAt, make_trainer
+
+    first, queries = make_trainer(model_dir, total_updates=4)
+    with pytest.raises(Interrupt):
+        first.train(queries, callbacks=[*callbacks, CheckpointCallback(ckpt, "fp", every=2), InterruptAt(3)], progress=False)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated policy weights", "truncated value weights", "truncated optimizer", "cut state.json", "another model's weights"],
+)
+def test_a_ppo_checkpoint_that_fails_to_load_is_discarded_and_the_run_starts_fresh(tiny_model_dir, tmp_path, caplog, damage):
+    """Issue 26 case 3: `truncate -s 100 checkpoints/ppo/<curve>/policy/model.safetensors` used to give a
+    SafetensorError on every rerun. Now: one logged line, the folder is gone, and nothing of it reached the models."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.test_ppo_trainer import make_trainer
+
+    ckpt = tmp_path / "ckpt"
+    _interrupted_ppo_run(tiny_model_dir, ckpt)
+    if damage == "truncated policy weights":
+        os.truncate(ckpt / "policy/model.safetensors", 100)
+    elif damage == "truncated value weights":  # the policy reads fine: it must not be applied alone
+        os.truncate(ckpt / "value/model.safetensors", 100)
+    elif damage == "truncated optimizer":
+        os.truncate(ckpt / "optimizer.pt", 100)
+    elif damage == "cut state.json":
+        text = (ckpt / "state.json").read_text()
+        (ckpt / "state.json").write_text(text[: len(text) // 2])
+    else:
+        save_file({"transformer.wte.weight": torch.zeros(3, 3)}, str(ckpt / "value/model.safetensors"))
+    fresh, queries = make_trainer(tiny_model_dir, total_updates=4)
+    before = {k: v.clone() for k, v in fresh.unwrapped.state_dict().items()}
+    with caplog.at_level("INFO", logger="rlhf_bench"):
+        assert load_checkpoint(fresh, ckpt, "fp") is False
+    lines = [r.getMessage() for r in caplog.records if r.name == "rlhf_bench"]
+    assert len(lines) == 1 and lines[0].startswith(f"ppo: checkpoint in {ckpt} failed to load (")
+    assert lines[0].endswith("; discarded, the run starts fresh") and "\n" not in lines[0]
+    assert not ckpt.exists() and fresh.state.update == 0
+    assert all(torch.equal(before[k], v) for k, v in fresh.unwrapped.state_dict().items())
+    assert [h["update"] for h in fresh.train(queries, progress=False)] == [0, 1, 2, 3, 4]  # and it runs from the start
+
+
+def test_a_resumed_ppo_run_writes_byte_identical_curve_files(tiny_model_dir, tmp_path):
+    """Issue 26 case 8: resumed after a kill, eval.csv and eval_samples.jsonl used to differ from an uninterrupted
+    run's in key order (their rows went through state.json with sorted keys). Now every curve file is byte-identical."""
+    from pipeline.models import load_tokenizer
+    from rl.ppo_eval import EvalCallback, write_curve_files
+    from tests.test_ppo_trainer import PROMPTS, make_trainer
+
+    prompts = [{"prompt_id": i, "prompt": p} for i, p in enumerate(PROMPTS)]
+    tok = load_tokenizer(tiny_model_dir)
+
+    def evaluator():
+        return EvalCallback(tok, prompts, None, seed=0, every=2, samples_per_prompt=2)
+
+    straight, queries = make_trainer(tiny_model_dir, total_updates=4)
+    write_curve_files(tmp_path / "straight", straight.train(queries, [evaluator()], progress=False), straight.state.eval_samples)
+    _interrupted_ppo_run(tiny_model_dir, tmp_path / "ckpt", [evaluator()])
+    resumed, queries = make_trainer(tiny_model_dir, total_updates=4)
+    assert load_checkpoint(resumed, tmp_path / "ckpt", "fp") and resumed.state.update == 2
+    write_curve_files(tmp_path / "resumed", resumed.train(queries, [evaluator()], progress=False), resumed.state.eval_samples)
+    for name in ("eval.csv", "eval_samples.jsonl"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
+    samples = (tmp_path / "straight/eval_samples.jsonl").read_text().splitlines()
+    assert len(samples) == 3 * len(PROMPTS) * 2  # updates 0, 2 and 4
 
 
 # ---------------------------------------------------------------- end to end: a half-written checkpoint, then dvc repro
