@@ -40,6 +40,9 @@ SAMPLE_VALUES: dict[str, Callable[[Record], float]] = {
     "gold": lambda r: float(r["gold_reward"]),
     "kl": lambda r: float(r["logprob"]) - float(r["ref_logprob"]),  # the k1 estimate, as the `kl` metric
 }
+# gold means closer than this are tied: points with the same samples (a policy that did not move) differ by
+# ~1e-17 after the matrix product, and without a tolerance that float noise reads as a peak with p = 1/(B+1)
+TIE_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,16 @@ def prompt_multiplicities(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
     return np.stack([np.bincount(d, minlength=n_prompts) for d in draws])
 
 
+def first_max(values: np.ndarray, tol: float = TIE_TOL) -> np.ndarray:
+    """Index of the first entry within tol of the maximum along the last axis (the first of tied points)."""
+    return np.argmax(values >= values.max(axis=-1, keepdims=True) - tol, axis=-1)
+
+
+def _untie(diff: np.ndarray | float) -> np.ndarray:
+    """Differences within TIE_TOL of 0 set to 0 (tied points differ by float noise only)."""
+    return np.where(np.abs(diff) <= TIE_TOL, 0.0, diff)
+
+
 def _interval(values: np.ndarray, confidence: float, method: str = "linear") -> tuple[float, float]:
     alpha = 1.0 - confidence
     low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2], method=method)
@@ -111,6 +124,8 @@ def reality_check_p(diffs: np.ndarray, observed: np.ndarray) -> float:
     the largest *centred* resampled difference, so choosing the best point is part of the null.
     """
     stat = float(observed.max())
+    if stat <= TIE_TOL:  # no point above the last one: nothing to test
+        return 1.0
     null = (diffs - observed[None, :]).max(axis=1)
     return float((1 + np.count_nonzero(null >= stat)) / (1 + null.size))
 
@@ -134,11 +149,11 @@ def peak_selection(table: CurveTable, n_boot: int = 1000, confidence: float = 0.
     gold_obs, kl_obs = table.means("gold", full)[0], table.means("kl", full)[0]
     mult = prompt_multiplicities(n_prompts, n_boot, seed)
     gold, kl = table.means("gold", mult), table.means("kl", mult)  # (B, P), every point on the same resample
-    peak, last = int(np.argmax(gold_obs)), n_points - 1  # argmax takes the first of ties, as idxmax in curve_peak
-    arg = gold.argmax(axis=1)
+    peak, last = int(first_max(gold_obs)), n_points - 1  # the first of ties, as idxmax in curve_peak
+    arg = first_max(gold)
     rows = np.arange(mult.shape[0])
-    drop = gold[rows, arg] - gold[:, last]
-    fixed = gold[:, peak] - gold[:, last]
+    drop = _untie(gold[rows, arg] - gold[:, last])
+    fixed = _untie(gold[:, peak] - gold[:, last])
     kl_low, kl_high = _interval(kl[rows, arg], confidence)
     # updates are discrete: the interval's ends are evaluation points actually drawn as the argmax
     point_low, point_high = _interval(table.points[arg].astype(float), confidence, method="inverted_cdf")
@@ -155,7 +170,7 @@ def peak_selection(table: CurveTable, n_boot: int = 1000, confidence: float = 0.
         "peak_point_ci_high": int(point_high),
         "argmax_share": {str(int(p)): float(s) for p, s in zip(table.points, share, strict=True)},
         "last_point": int(table.points[last]),
-        "gold_drop": float(gold_obs[peak] - gold_obs[last]),
+        "gold_drop": float(_untie(gold_obs[peak] - gold_obs[last])),
         "gold_drop_ci_low": drop_low,
         "gold_drop_ci_high": drop_high,
         "gold_drop_fixed_ci_low": fixed_low,

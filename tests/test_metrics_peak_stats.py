@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metrics.peak_stats import curve_peak_selection, curve_table, peak_selection, reality_check_p
+from metrics.peak_stats import curve_peak_selection, curve_table, first_max, peak_selection, reality_check_p
 
 
 def samples(gold: np.ndarray, kl: np.ndarray, updates: list[int] | None = None, k: int = 1) -> list[dict]:
@@ -94,6 +94,22 @@ def test_reality_check_keeps_its_level_where_the_selected_interval_does_not():
     rejected = np.mean([o["gold_drop_significant"] for o in outs])
     assert rejected <= 0.125  # nominal 0.05: 2 of 40 expected, 5 allowed
     assert np.mean([o["gold_drop_ci_low"] > 0 for o in outs]) > rejected
+
+
+def test_points_with_the_same_samples_are_tied_not_a_peak():
+    """A policy that does not move gives every point the same samples: float noise of the means must not make a peak."""
+    for n_points in (3, 11):  # BLAS sums the columns of some shapes in different orders: ~1e-17 apart
+        for seed in range(5):
+            gold = np.tile(np.random.default_rng(seed).uniform(-1, 1, 64) / 3.0, (n_points, 1))
+            out = peak_selection(curve_table(samples(gold, np.zeros((n_points, 64)), k=2)), n_boot=100)
+            assert out["peak_point"] == 0 and out["argmax_share"]["0"] == 1.0  # the first of tied points, as curve_peak
+            assert out["gold_drop"] == out["gold_drop_ci_high"] == 0.0
+            assert out["gold_drop_p_value"] == 1.0 and not out["gold_drop_significant"]
+
+
+def test_first_max_takes_the_first_of_near_ties():
+    assert first_max(np.array([0.1, 0.3, 0.3 + 1e-12, 0.2])) == 1
+    assert first_max(np.array([[0.0, 1.0], [2.0, 1.0]])).tolist() == [1, 0]
 
 
 def test_reality_check_p_is_one_when_the_last_point_is_best():
