@@ -18,13 +18,13 @@ from accelerate import Accelerator
 
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, OneLineParser, run_cli
-from pipeline.generation import context_positions, fit_prompt_ids
 from pipeline.gold import get_gold_scorer
 from pipeline.io import read_jsonl
 from pipeline.models import load_policy, load_tokenizer, seed_everything
 from pipeline.reward import load_reward_model
 from rl.ppo_eval import EvalCallback
 from rl.ppo_trainer import PPOTrainer
+from stages.ppo import fitted_queries
 
 OUT_DIR = Path("bench/results/ppo_curves")
 SHOWN = ("kl", "gold_reward", "proxy_reward_norm", "proxy_gold_gap", "distinct_2_across_input")
@@ -48,7 +48,6 @@ def run(kl_coef: float, overrides: dict, seed: int) -> tuple[list[dict], float]:
         raise ConfigError(f"--set: {str(err).splitlines()[0]} {str(err).splitlines()[-1].strip()}") from None
     seed_everything(seed)
     tokenizer = load_tokenizer("models/base")
-    queries = tokenizer([p["prompt"] for p in read_jsonl("data/prompts/train.jsonl")], add_special_tokens=False)["input_ids"]
     eval_prompts = read_jsonl("data/prompts/eval.jsonl")[: cfg.n_eval_prompts]
     value_model, norm = load_reward_model("models/reward", "cpu")
     trainer = PPOTrainer(
@@ -64,9 +63,8 @@ def run(kl_coef: float, overrides: dict, seed: int) -> tuple[list[dict], float]:
         kl_coef=kl_coef,
         sampling=params.sampling,
     )
-    queries = fit_prompt_ids(
-        queries, context_positions(trainer.ref_policy), params.sampling.max_new_tokens, "sampling.max_new_tokens"
-    )
+    # the prompts fitted as stages.ppo fits them (to the policy, reference, value and reward models)
+    queries = fitted_queries(trainer, tokenizer, read_jsonl("data/prompts/train.jsonl"), params.sampling.max_new_tokens)
     evaluator = EvalCallback(
         tokenizer,
         eval_prompts,

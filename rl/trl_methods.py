@@ -36,7 +36,7 @@ from pipeline.generation import (
     response_logprobs,
     shared_positions,
 )
-from pipeline.io import manifest, write_csv, write_json, write_jsonl
+from pipeline.io import log, manifest, write_csv, write_json, write_jsonl
 from pipeline.models import autocast_dtype, save_model_with_manifest
 from pipeline.reward import score_token_lists
 from rl.ppo_eval import evaluate_point
@@ -144,6 +144,13 @@ def fit_pairs(pairs: list[dict], positions: int | None) -> list[dict]:
         longer = max(len(pair["chosen_ids"]), len(pair["rejected_ids"]))
         if longer < positions:
             out.append(pair | {"prompt_ids": fit_prompt(pair["prompt_ids"], longer, positions)})
+    if len(out) < len(pairs):
+        log.warning(
+            "dpo: left out %d of %d preference pairs whose chosen or rejected response alone fills the policy's %d positions",
+            len(pairs) - len(out),
+            len(pairs),
+            positions,
+        )
     return out
 
 

@@ -34,6 +34,21 @@ from rl.trl_methods import (
 BASE_DIR, RM_DIR, PREFS = Path("models/base"), Path("models/reward"), Path("data/preferences")
 
 
+def fitted_pairs(split: str, positions: int | None) -> list[dict]:
+    """data/preferences/<split>.jsonl cut to the policy's positions by `fit_pairs`; none left is one line with the reason."""
+    what = "training" if split == "train" else "held-out"
+    pairs = read_jsonl(PREFS / f"{split}.jsonl")
+    if not pairs:
+        raise ConfigError(f"{PREFS}: no {what} pairs; rerun `dvc repro preferences`")
+    fitted = fit_pairs(pairs, positions)
+    if not fitted:
+        raise ConfigError(
+            f"{PREFS}: no {what} pair has a response shorter than the policy's {positions} positions (DPO needs a prompt "
+            "token before it); use a base with more positions (policy.block_size for a scratch base) or shorter responses"
+        )
+    return fitted
+
+
 def main(argv: list[str] | None = None) -> None:
     params = load_params()
     beta = parse_knob(argv, "dpo", "--beta", params.curves.dpo_beta, "curves.dpo_beta")
@@ -42,11 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     seed_everything(params.seed)
     tokenizer = load_tokenizer(BASE_DIR)
     positions = model_positions(BASE_DIR, "models/base")
-    train_pairs, test_pairs = (fit_pairs(read_jsonl(PREFS / f"{split}.jsonl"), positions) for split in ("train", "test"))
-    if not train_pairs or not test_pairs:
-        raise ConfigError(
-            f"{PREFS}: no {'training' if not train_pairs else 'held-out'} pairs fit the policy's {positions} positions; rerun `dvc repro preferences`"
-        )
+    train_pairs, test_pairs = (fitted_pairs(split, positions) for split in ("train", "test"))
     eval_prompts = read_jsonl("data/prompts/eval.jsonl")[: params.ppo.n_eval_prompts]
     remove_outputs(model_dir, results_dir)
 

@@ -176,3 +176,23 @@ def test_online_method_samples_and_rewards_long_prompts(tiny, method):
     assert trainer.fit_positions == tiny.positions == shared_positions(trainer.model)
     trainer.train()
     assert reward.episodes == 4
+
+
+def test_dpo_leaves_out_pairs_whose_response_fills_the_context_and_says_so(tmp_path, caplog):
+    import json
+
+    from pipeline.errors import ConfigError
+    from stages.dpo import fitted_pairs
+
+    fits = {"prompt_ids": list(range(100)), "chosen_ids": [1] * 10, "rejected_ids": [2] * 3}
+    too_long = fits | {"chosen_ids": [1] * 64}
+    (tmp_path / "data/preferences").mkdir(parents=True)
+    for split, pairs in (("train", [fits, too_long]), ("test", [too_long])):
+        (tmp_path / f"data/preferences/{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    with caplog.at_level("WARNING", logger="rlhf_bench"):
+        assert fitted_pairs("train", 64) == [fits | {"prompt_ids": list(range(46, 100))}]
+    assert "dpo: left out 1 of 2 preference pairs whose chosen or rejected response alone fills the policy's 64 positions" in (
+        caplog.text
+    )
+    with pytest.raises(ConfigError, match="no held-out pair has a response shorter than the policy's 64 positions"):
+        fitted_pairs("test", 64)
