@@ -39,6 +39,11 @@ EXTRA = "extra"
 REFERENCE_CONSTANTS = {"kl": 0.0, "win_rate_vs_base": 0.5}
 
 
+def reserved_keys() -> set[str]:
+    """Keys the layout itself uses inside a policy's or curve's entry: a headline plug-in may not take one."""
+    return {*POLICY_KEYS, "perplexity", *(knob_key(m) for m in CURVE_KNOBS)}
+
+
 def knob_key(method: str) -> str:
     """The name of a method's KL knob as its curves carry it: 'kl_coef' (PPO, RLOO, GRPO) or 'beta' (DPO)."""
     return CURVE_KNOBS[method].removeprefix(f"{method}_")

@@ -36,7 +36,7 @@ from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs,
 from pipeline.models import load_tokenizer, resolve_device
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
-from reporting.summary import summary_metrics
+from reporting.summary import reserved_keys, summary_metrics
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)
@@ -82,6 +82,8 @@ def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
     for name, cfg in plugins.items():
         if name in METRICS:  # a plug-in silently replacing a built-in would change what a known column means
             raise ConfigError(f"evaluate.metrics.{name}: a built-in metric has this name; rename the plug-in")
+        if name in reserved_keys():  # in summary.json it would overwrite ppo.curve1.gold or the knob's value
+            raise ConfigError(f"evaluate.metrics.{name}: results/summary.json uses this key itself; rename the plug-in")
         fn = load_plugin(cfg.fn, f"evaluate.metrics.{name}.fn")
         register(name, fn, level=cfg.level, higher_is_better=cfg.higher_is_better, description=cfg.description)
     return [name for name, cfg in plugins.items() if cfg.headline]

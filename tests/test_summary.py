@@ -161,9 +161,13 @@ def test_a_plugin_that_cannot_load_names_its_key(fn, message, plugin_names):
         register_plugins({"x": MetricPluginConfig(fn=fn)})
 
 
-def test_a_plugin_may_not_replace_a_builtin():
+def test_a_plugin_may_not_replace_a_builtin_or_a_key_of_the_summary():
     with pytest.raises(ConfigError, match="evaluate.metrics.kl: a built-in"):
         register_plugins({"kl": MetricPluginConfig(fn="plugins.examples:response_chars")})
+    for name in ("gold", "beta", "kl_coef"):  # ppo.curve1.gold, dpo.curve1.beta: the plug-in would overwrite them
+        with pytest.raises(ConfigError, match=f"evaluate.metrics.{name}: results/summary.json uses"):
+            register_plugins({name: MetricPluginConfig(fn="plugins.examples:response_chars")})
+    assert name not in METRICS
 
 
 @pytest.mark.parametrize(
