@@ -7,7 +7,7 @@ from pathlib import Path
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from pipeline.config import curve_model_dir, curve_results_dir, load_params
+from pipeline.config import curve_model_dir, curve_results_dir, gold_available, load_params
 from pipeline.errors import ConfigError, finite_loss_callback
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
@@ -44,7 +44,7 @@ def run_online(method: str, argv: list[str] | None) -> None:
             evaluator = CurveEval(
                 tokenizer,
                 eval_prompts,
-                get_gold_scorer(params.annotator.gold),
+                get_gold_scorer(params.annotator.gold) if gold_available(params) else None,  # real labels: no gold
                 seed=params.seed,
                 every=cfg.eval_every,
                 samples_per_prompt=ppo.eval_samples_per_prompt,
