@@ -171,7 +171,7 @@ class SamplingConfig(_Section):
     cache: Literal["auto", "dynamic", "static"] = Field(
         "auto",
         description="sampler: dynamic (the project's decoding loop, fastest on CPU), static (transformers' generate with a "
-        "preallocated cache, compiled on CUDA, fastest there: bench/RESULTS.md; other draws for the same seed) or auto "
+        "preallocated cache, compiled on CUDA, fastest there: bench/RESULTS.md; the same draws) or auto "
         "(static on CUDA, dynamic elsewhere; the stage logs which)",
     )
 

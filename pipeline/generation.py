@@ -2,20 +2,28 @@
 
 Shared by the preferences, ppo and generate stages, so every stage cuts and scores
 responses the same way (the reward model sees exactly the tokens PPO scores).
+
+Every sample draws from its own stream of uniforms, seeded by (seed, its key): a prompt id and a
+sample index (`row_noise`). Which batch, worker or process a sample lands in therefore never
+changes its draws, so throughput knobs (batch sizes, process counts) leave the samples unchanged
+(up to matmul rounding at another batch size: see generate_samples).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from pipeline.config import SamplingConfig
 from pipeline.errors import ConfigError
+from pipeline.seeds import derive_seed
 
 log = logging.getLogger("rlhf_bench")
 
@@ -96,30 +104,52 @@ def truncate_after_eos(response_ids: torch.Tensor, eos_id: int, pad_id: int) -> 
     return response_ids.masked_fill(after_eos, pad_id), mask
 
 
-def sample_next(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def row_noise(seed: int, keys: Sequence[tuple], n: int) -> torch.Tensor:
+    """(len(keys), n) uniforms in [0, 1): row i is the first n draws of a generator seeded by (seed, *keys[i]).
+
+    A sample keyed by (prompt id, sample index) thus gets the same draws in any batch, at any batch size,
+    on any worker or process. One small generator per sample per batch: microseconds next to a forward pass.
+    """
+    rows = [torch.rand(n, generator=torch.Generator().manual_seed(derive_seed(seed, *key))) for key in keys]
+    return torch.stack(rows) if rows else torch.empty(0, n)
+
+
+def sample_next(logits: torch.Tensor, temperature: float, u: torch.Tensor | None = None) -> torch.Tensor:
     """One token per row from softmax(logits / temperature), by inverting the CDF with one uniform draw.
 
+    `u` (B,) holds each row's uniform in [0, 1) (from `row_noise`); None draws them from torch's global RNG.
     Exact ancestral sampling. torch.multinomial (what transformers' generate calls) draws one
     exponential per vocabulary entry; on CPU that was half of all sampling time (V=4096, batch 512),
-    while cumsum + searchsorted needs one uniform per row: 36x faster for this step.
+    while cumsum + searchsorted needs one uniform per row: 36x faster for this step. Every op is
+    row-wise, so a row's token depends on its own logits and uniform only, not on its batch-mates.
     """
     cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(-1)
-    u = (1.0 - torch.rand(cdf.shape[0], 1, device=cdf.device)) * cdf[
-        :, -1:
-    ]  # in (0, total]: never a zero-probability first token
-    return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[-1] - 1)
+    if u is None:
+        u = torch.rand(cdf.shape[0], device=cdf.device)
+    # in (0, total]: never a zero-probability first token
+    target = (1.0 - u.to(cdf.device, torch.float32)[:, None]) * cdf[:, -1:]
+    return torch.searchsorted(cdf, target).squeeze(1).clamp_(max=cdf.shape[-1] - 1)
 
 
 def decode(
-    model, query_ids, query_mask, max_new_tokens: int, temperature: float, eos_id: int, pad_id: int, stop_at_eos: bool
+    model,
+    query_ids,
+    query_mask,
+    max_new_tokens: int,
+    temperature: float,
+    eos_id: int,
+    pad_id: int,
+    stop_at_eos: bool,
+    noise: torch.Tensor,
 ) -> torch.Tensor:
-    """Response tokens (B, max_new_tokens) from a KV-cached decoding loop; PAD after a row's EOS."""
+    """Response tokens (B, max_new_tokens) from a KV-cached decoding loop; PAD after a row's EOS.
+    Step t of row i draws with noise[i, t]."""
     attn, pos = query_mask, position_ids(query_mask)
     out = model(input_ids=query_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
     finished = torch.zeros(len(query_ids), dtype=torch.bool, device=query_ids.device)
     tokens = []
     for step in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1], temperature)
+        token = sample_next(out.logits[:, -1], temperature, noise[:, step])
         if stop_at_eos:
             token = token.masked_fill(finished, pad_id)
             finished |= token == eos_id
@@ -151,6 +181,18 @@ def resolve_cache(cache: str, device) -> str:
     return resolved
 
 
+class DrawWith(LogitsProcessor):
+    """Makes transformers' generate take `sample_next`'s draws with the rows' own uniforms: every score but the
+    drawn token's becomes -inf, so generate's greedy pick is that token (the same draw the project's loop makes)."""
+
+    def __init__(self, noise: torch.Tensor, temperature: float, prompt_len: int):
+        self.noise, self.temperature, self.prompt_len = noise, temperature, prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        token = sample_next(scores, self.temperature, self.noise[:, input_ids.shape[1] - self.prompt_len])
+        return torch.full_like(scores, float("-inf")).scatter_(1, token[:, None], 0.0)
+
+
 def hf_generate(
     model,
     query_ids,
@@ -160,23 +202,28 @@ def hf_generate(
     eos_id: int,
     pad_id: int,
     stop_at_eos: bool,
+    noise: torch.Tensor | None = None,
     cache: str | None = "static",
 ) -> torch.Tensor:
     """Response tokens from transformers' generate; cache="static" preallocates the KV cache, which
-    transformers compiles on CUDA; None is its default dynamic cache (the benchmark's reference)."""
+    transformers compiles on CUDA; None is its default dynamic cache (the benchmark's reference).
+
+    With `noise` (B, max_new_tokens) each row draws with its own uniforms (`DrawWith`); None leaves
+    transformers' own torch.multinomial draws (the benchmark's reference path)."""
+    if noise is None:  # transformers' own draws
+        draw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+    else:  # a greedy pick over DrawWith's scores, where only the drawn token is finite
+        draw = {"do_sample": False, "logits_processor": LogitsProcessorList([DrawWith(noise, temperature, query_ids.shape[1])])}
     out = model.generate(
         cache_implementation=cache,
         input_ids=query_ids,
         attention_mask=query_mask,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
         max_new_tokens=max_new_tokens,
         min_new_tokens=0 if stop_at_eos else max_new_tokens,
         pad_token_id=pad_id,
         eos_token_id=eos_id if stop_at_eos else None,
         use_cache=True,
+        **draw,
     )
     return out[:, query_ids.shape[1] :]
 
@@ -192,17 +239,24 @@ def sample(
     pad_id: int,
     stop_at_eos: bool = True,
     cache: str = "auto",
+    noise: torch.Tensor | None = None,
 ) -> Batch:
     """Ancestral sampling from the full distribution at `temperature` (no top-k/top-p), with a KV cache.
 
     cache="dynamic": the project's decoding loop (`decode`), the fast path on CPU. "static": transformers'
     generate with a preallocated cache, which it compiles on CUDA (1.8x our loop on an H100 in
-    bench/generate_throughput.py; the first call per shape pays the compile); it draws with
-    torch.multinomial, so the same seed gives other (equally distributed) samples than the loop.
+    bench/generate_throughput.py; the first call per shape pays the compile). Both draw with `sample_next`
+    and the rows' uniforms `noise` (B, max_new_tokens) from `row_noise`, so they give the same tokens up to
+    floating-point noise in the logits; None draws the uniforms from torch's global RNG (not batch-invariant).
     "auto": whichever of the two `resolve_cache` picks for the device.
     """
-    generate = hf_generate if resolve_cache(cache, query_ids.device) == "static" else decode
-    response = generate(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos)
+    if noise is None:
+        noise = torch.rand(len(query_ids), max_new_tokens)
+    noise = noise.to(query_ids.device)
+    if resolve_cache(cache, query_ids.device) == "static":
+        response = hf_generate(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos, noise)
+    else:
+        response = decode(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos, noise)
     if response.shape[1] < max_new_tokens:  # every sequence stopped early
         response = F.pad(response, (0, max_new_tokens - response.shape[1]), value=pad_id)
     if stop_at_eos:
@@ -328,27 +382,32 @@ def generate_samples(
     with_logprobs: bool = True,
     progress: bool = True,
 ) -> list[GenerationRecord]:
-    """k samples per prompt as generation records (`GenerationRecord`); batch i is seeded with seed + i.
+    """k samples per prompt as generation records (`GenerationRecord`).
+
+    Sample k of a prompt draws from its own stream, seeded by (seed, prompt_id, k) (`row_noise`), so
+    batch_size changes the speed, never the samples; prompt ids must be stable (the prompt file's index).
 
     with_logprobs=False leaves out `logprob`/`ref_logprob` (a full forward pass per batch, as costly as
     the sampling itself on CPU) for callers that only need the text and tokens. progress=False drops the
     bar, for callers inside a loop with its own (a nested bar interleaves with it in `dvc queue logs`).
     """
+    if len({p["prompt_id"] for p in prompts}) < len(prompts):  # two prompts would share their samples' streams
+        raise ValueError(f"sampling {policy_name}: prompt ids repeat; each prompt needs its own")
     jobs = [(p, k) for p in prompts for k in range(samples_per_prompt)]
     texts = [p["prompt"] for p in prompts]
     new_tokens, temperature = sampling.max_new_tokens, sampling.temperature
     # the reference scores the same sequences, so they must fit both models
     positions = shared_positions(model, ref_model)
     encoded = dict(zip(texts, fit_prompt_ids(encode_prompts(tokenizer, texts), positions, new_tokens), strict=True))
-    # one padded prompt width for every batch, so a static cache (and its compiled step) keeps one shape
-    width = max(len(ids) for ids in encoded.values()) if resolve_cache(sampling.cache, device) == "static" else None
+    # one padded prompt width for every batch: a row's logits then do not depend on its batch-mates' prompt lengths
+    # (padding to the batch's own longest prompt moved CPU logits by ~1e-7), and a static cache (and its compiled
+    # step) keeps one shape. Left: matmul rounding at another batch size, which changed 1 of 512 default-shape
+    # samples between batch sizes 7 and 256 on CPU (none at the tiny shape, where outputs are byte-identical)
+    width = max(len(ids) for ids in encoded.values())
     records = []
-    for b, start in enumerate(
-        tqdm(range(0, len(jobs), batch_size), desc=f"sampling {policy_name}", leave=False, disable=not progress)
-    ):
+    for start in tqdm(range(0, len(jobs), batch_size), desc=f"sampling {policy_name}", leave=False, disable=not progress):
         chunk = jobs[start : start + batch_size]
         q_ids, q_mask = left_pad([encoded[p["prompt"]] for p, _ in chunk], tokenizer.pad_token_id, width)
-        torch.manual_seed(seed + b)
         batch = sample(
             model,
             q_ids.to(device),
@@ -359,6 +418,7 @@ def generate_samples(
             tokenizer.pad_token_id,
             sampling.stop_at_eos,
             sampling.cache,
+            row_noise(seed, [(p["prompt_id"], k) for p, k in chunk], new_tokens),
         )
         if with_logprobs:
             logprob = response_logprobs(model, batch, temperature).sum(1)

@@ -177,16 +177,26 @@ def manifest(params_section: dict, seed: int, device: str, **extra) -> dict:
 
 
 class _KnownHarmless(logging.Filter):
-    """Drops accelerate's "dataset had no length" note, logged by TRL's trainers on every run: it is about a
-    remainder that several processes would duplicate, and the TRL stages (reward model, DPO, RLOO, GRPO) run one."""
+    """Drops the KNOWN_HARMLESS notes. accelerate's "dataset had no length", logged by TRL's trainers on every run,
+    is about a remainder that several processes would duplicate, and the TRL stages (reward model, DPO, RLOO, GRPO)
+    run one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "The used dataset had no length" not in record.getMessage()
+        return not any(note in record.getMessage() for note in KNOWN_HARMLESS)
+
+
+KNOWN_HARMLESS = (
+    "The used dataset had no length",
+    # transformers' checkpoint rotation (pretraining) sorts by mtime, finds two checkpoints saved within a second
+    # and falls back to sorting by step number, which is the right order: nothing to act on
+    "mtime may not be reliable",
+)
 
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    logging.getLogger("accelerate.accelerator").addFilter(_KnownHarmless())
+    for name in ("accelerate.accelerator", "transformers.trainer_utils"):
+        logging.getLogger(name).addFilter(_KnownHarmless())
     # raised inside TRL 1.16's trainers (it calls a transformers API deprecated in 5.x), not by this project's code
     warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils import logging as hf_logging
 
 from pipeline.errors import ConfigError
-from pipeline.io import MANIFEST_NAME, atomic_output, dumps, write_json
+from pipeline.io import MANIFEST_NAME, atomic_output, dumps, log, write_json
 
 # a "Loading weights" bar per model load (several per stage) would interleave with the stage's own bars
 hf_logging.disable_progress_bar()
@@ -29,6 +30,23 @@ def quiet_transformers():
         yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+class BarOnly(ProgressCallback):
+    """transformers' progress bar without the `{'loss': ...}` dict it writes between the bars at every logging step."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero:  # the values are in DVCLive and trainer.state.log_history already
+            log.debug("trainer step %d: %s", state.global_step, logs)
+
+
+def quiet_trainer_logs(trainer):
+    """`trainer` (an HF or TRL Trainer) with its bar but no printed log dicts: ProgressCallback (or, with
+    disable_tqdm, PrinterCallback's print) gives way to `BarOnly`, which logs them at DEBUG level."""
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
+    return trainer
 
 
 PAD_TOKEN = "<|pad|>"

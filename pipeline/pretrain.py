@@ -17,7 +17,7 @@ from transformers.integrations import DVCLiveCallback
 from pipeline.config import PolicyConfig
 from pipeline.errors import finite_loss_callback
 from pipeline.io import log, tree_digest
-from pipeline.models import autocast_dtype, new_gpt2, train_tokenizer
+from pipeline.models import autocast_dtype, new_gpt2, quiet_trainer_logs, train_tokenizer
 
 
 class PackedBlocks(torch.utils.data.Dataset):
@@ -121,7 +121,7 @@ def training_args(cfg: PolicyConfig, seed: int, ckpt_dir: Path, use_cpu: bool, b
 def pretrain(model, tokenizer, train: PackedBlocks, args: TrainingArguments, callbacks: list, resume: bool) -> dict:
     """Train for args.max_steps; returns the final logged loss, which (unlike the Trainer's running
     average) is the same whether or not the run was resumed from a checkpoint."""
-    trainer = Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks)
+    trainer = quiet_trainer_logs(Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"train_loss": losses[-1] if losses else None, "steps": result.global_step}

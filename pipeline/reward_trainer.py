@@ -24,7 +24,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from trl import RewardConfig, RewardTrainer
 
 from pipeline.errors import finite_loss_callback
-from pipeline.models import autocast_dtype
+from pipeline.models import autocast_dtype, quiet_trainer_logs
 from pipeline.reward import preference_features
 
 
@@ -190,5 +190,5 @@ def train_reward_model(model, tokenizer, train_pairs: list[dict], test_pairs: li
             callbacks=[DVCLiveCallback(live=live), finite_loss_callback()],
             group_keys=[tuple(p["prompt_ids"]) for p in train_pairs],
         )
-        train_loss = trainer.train().training_loss
+        train_loss = quiet_trainer_logs(trainer).train().training_loss
     return trainer, train_loss

@@ -18,7 +18,15 @@ from tqdm.auto import tqdm
 
 from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import ConfigError
-from pipeline.generation import Batch, left_pad, position_ids, resolve_cache, response_logprobs, sample, token_logprobs
+from pipeline.generation import (
+    Batch,
+    left_pad,
+    position_ids,
+    response_logprobs,
+    row_noise,
+    sample,
+    token_logprobs,
+)
 from pipeline.reward import backbone, score_sequences
 from pipeline.seeds import derive_seed
 from rl.ppo import (
@@ -96,8 +104,9 @@ class PPOTrainer:
     ):
         self.cfg, self.acc, self.tok, self.seed = cfg, accelerator, tokenizer, seed
         self.sampling = sampling
-        # with a static KV cache every rollout pads its prompts to one width, so a compiled decoding step keeps one
-        # shape (train() sets it from the whole prompt set; a caller of step() may set it too)
+        # every rollout pads its prompts to one width: a row's logits then do not depend on its batch-mates' prompt
+        # lengths (as in generate_samples), and a static KV cache (compiled on CUDA) keeps one shape. train() sets it
+        # from the whole prompt set; a caller of step() may set it too
         self.prompt_width: int | None = None
         self.model = PolicyAndValue(policy, value_model)
         # fused AdamW (one kernel for every parameter) on CUDA, where transformers' Trainer and TRL default to it; None
@@ -132,10 +141,16 @@ class PPOTrainer:
         return scores, raw
 
     @torch.no_grad()
-    def rollout(self, query_tokens: list[list[int]], update: int, timings: dict) -> Rollout:
+    def rollout(
+        self, query_tokens: list[list[int]], update: int, timings: dict, prompt_ids: Sequence[int] | None = None
+    ) -> Rollout:
+        """Samples and scores one response per query. `prompt_ids` (the queries' indices in the prompt set; None: their
+        positions in this list) key each response's draws with the update, so how the update's prompts are split
+        across processes never changes a sample."""
         cfg, dev = self.sampling, self.acc.device
         q_ids, q_mask = left_pad(query_tokens, self.tok.pad_token_id, self.prompt_width)
-        torch.manual_seed(derive_seed(self.seed, "ppo-rollout", update, self.acc.process_index))
+        keys = range(len(query_tokens)) if prompt_ids is None else prompt_ids
+        noise = row_noise(self.seed, [("ppo-rollout", update, int(i)) for i in keys], cfg.max_new_tokens)
         t0 = time.perf_counter()
         self.unwrapped.eval()
         with self.acc.autocast():
@@ -149,6 +164,7 @@ class PPOTrainer:
                 self.tok.pad_token_id,
                 cfg.stop_at_eos,
                 cfg.cache,
+                noise,
             )
         t1 = time.perf_counter()
         with self.acc.autocast():
@@ -279,8 +295,7 @@ class PPOTrainer:
         callbacks then see the row in the history (checkpoints save it).
         """
         cfg, state, acc = self.cfg, self.state, self.acc
-        if resolve_cache(self.sampling.cache, self.acc.device) == "static":
-            self.prompt_width = max(len(q) for q in query_tokens)
+        self.prompt_width = max(len(q) for q in query_tokens)
         if state.update == 0:
             state.history.append({"update": 0} | _merged(cb.measure(self, 0) for cb in callbacks))
         bar = tqdm(
@@ -292,7 +307,7 @@ class PPOTrainer:
         )
         for update in bar:
             idx = prompt_batch(len(query_tokens), cfg.batch_size, update, self.seed, acc.process_index, acc.num_processes)
-            stats = self.step([query_tokens[i] for i in idx], update)
+            stats = self.step([query_tokens[i] for i in idx], update, prompt_ids=idx)
             stats |= _merged(cb.measure(self, update + 1) for cb in callbacks)
             state.history.append({"update": update + 1} | stats)
             bar.set_postfix(score=f"{stats['objective/scores']:.2f}", kl=f"{stats['objective/kl']:.2f}")
@@ -300,11 +315,11 @@ class PPOTrainer:
                 cb.on_update_end(self, update + 1)
         return state.history
 
-    def step(self, query_tokens: list[list[int]], update: int) -> dict:
-        """One PPO update (0-based index); returns stats averaged across processes."""
+    def step(self, query_tokens: list[list[int]], update: int, prompt_ids: Sequence[int] | None = None) -> dict:
+        """One PPO update (0-based index); returns stats averaged across processes. `prompt_ids`: as in `rollout`."""
         timings: dict[str, float] = {}
         lr = self.set_lr(update)
-        ro = self.rollout(query_tokens, update, timings)
+        ro = self.rollout(query_tokens, update, timings, prompt_ids)
         adv, returns, stats = self.advantages(ro, update)
         t0 = time.perf_counter()
         stats |= self.update_epochs(ro, adv, returns, update)

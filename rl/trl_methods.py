@@ -37,7 +37,7 @@ from pipeline.generation import (
     shared_positions,
 )
 from pipeline.io import log, manifest, write_csv, write_json, write_jsonl
-from pipeline.models import autocast_dtype, save_model_with_manifest
+from pipeline.models import autocast_dtype, quiet_trainer_logs, save_model_with_manifest
 from pipeline.reward import score_token_lists
 from rl.ppo_eval import evaluate_point
 
@@ -183,7 +183,7 @@ def dpo_trainer(
         max_length=None,
         precompute_ref_log_probs=False,
     )
-    return TokenizedDPOTrainer(
+    trainer = TokenizedDPOTrainer(
         model=policy,
         ref_model=ref_policy,
         args=args,
@@ -191,6 +191,7 @@ def dpo_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    return quiet_trainer_logs(trainer)
 
 
 @torch.no_grad()
@@ -341,6 +342,7 @@ def online_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    quiet_trainer_logs(trainer)
     trainer.fit_positions = shared_positions(policy, trainer.ref_model)
     # the cut itself happens per batch; this checks the room and logs once how many prompts it cuts
     fit_prompt_ids(

@@ -6,7 +6,7 @@ import torch
 
 import pipeline.generation as generation
 from pipeline.config import SamplingConfig
-from pipeline.generation import decode, generate_samples, left_pad, sample, sample_next, truncate_after_eos
+from pipeline.generation import decode, generate_samples, left_pad, row_noise, sample, sample_next, truncate_after_eos
 from pipeline.models import load_policy, load_tokenizer
 
 SAMPLE_6 = SamplingConfig(max_new_tokens=6)  # fixed-length responses of 6 tokens at temperature 1
@@ -32,8 +32,8 @@ def test_decode_loop_matches_transformers_greedy(tiny_model_dir, monkeypatch):
     tok = load_tokenizer(tiny_model_dir)
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     q, mask = left_pad([[5, 6, 7, 8, 9], [10, 11], [12]], tok.pad_token_id)
-    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: logits.argmax(-1))
-    ours = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False)
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature, u: logits.argmax(-1))
+    ours = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False, noise=torch.rand(3, 7))
     ref = model.generate(
         input_ids=q,
         attention_mask=mask,
@@ -51,7 +51,7 @@ def test_sampled_responses_are_cut_after_the_first_eos(tiny_model_dir, monkeypat
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     eos, pad = tok.eos_token_id, tok.pad_token_id
     script = iter([[5, 6], [eos, 7], [8, 9], [10, eos]])  # row 0 ends at step 2, row 1 at step 4
-    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature, u: torch.tensor(next(script)))
     q, mask = left_pad([[5, 6], [7]], pad)
     batch = sample(model, q, mask, 6, 1.0, eos, pad, stop_at_eos=True)
     assert batch.response_ids.tolist() == [[5, eos, pad, pad, pad, pad], [6, 7, 9, eos, pad, pad]]
@@ -65,7 +65,7 @@ def test_an_eos_in_the_last_slot_ends_the_response(tiny_model_dir, monkeypatch):
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     eos, pad = tok.eos_token_id, tok.pad_token_id
     script = iter([[5, 6], [7, 8], [eos, 9]])  # row 0: EOS in slot 3 of 3; row 1: no EOS
-    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature, u: torch.tensor(next(script)))
     q, mask = left_pad([[5, 6], [7]], pad)
     batch = sample(model, q, mask, 3, 1.0, eos, pad, stop_at_eos=True)
     assert batch.response_mask.tolist() == [[1, 1, 1], [1, 1, 1]]
@@ -83,7 +83,7 @@ def test_fixed_length_responses_never_end_with_eos(tiny_model_dir, monkeypatch):
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     eos, pad = tok.eos_token_id, tok.pad_token_id
     script = iter([[5], [eos]])
-    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature: torch.tensor(next(script)))
+    monkeypatch.setattr(generation, "sample_next", lambda logits, temperature, u: torch.tensor(next(script)))
     q, mask = left_pad([[5, 6]], pad)
     assert sample(model, q, mask, 2, 1.0, eos, pad, stop_at_eos=False).ended_with_eos.tolist() == [False]
 
@@ -171,3 +171,80 @@ def test_the_default_sampler_on_cpu_is_the_decoding_loop(tiny_model_dir, monkeyp
     torch.manual_seed(3)
     loop = sample(model, q, m, 5, 1.0, tok.eos_token_id, tok.pad_token_id, False, "dynamic")
     assert torch.equal(auto.response_ids, loop.response_ids)
+
+
+# ---------------------------------------------------------------- batch invariance: a sample's draws are its own
+# prompts of 1 to 12 tokens, so batches of different sizes pad them to different widths
+VARIED = [{"prompt_id": 10 + i, "prompt": " ".join(["the cat sat on the mat"] * (i % 3 + 1))[: 4 + 9 * i]} for i in range(7)]
+
+
+def run_at(model, tok, batch_size: int, sampling=SAMPLE_6) -> list[dict]:
+    kw = dict(samples_per_prompt=3, seed=5, device=torch.device("cpu"), policy_name="base")
+    return generate_samples(model, tok, VARIED, sampling, batch_size=batch_size, **kw)
+
+
+@pytest.mark.parametrize("stop_at_eos", [False, True])
+def test_the_batch_size_leaves_every_sample_unchanged(tiny_model_dir, stop_at_eos):
+    tok, model = load_tokenizer(tiny_model_dir), load_policy(tiny_model_dir)
+    sampling = SamplingConfig(max_new_tokens=8, stop_at_eos=stop_at_eos, temperature=1.5)
+    runs = {bs: run_at(model, tok, bs, sampling) for bs in (1, 4, 9, 64)}
+    # every field, the log-probs of the batched forward passes included, to the last bit: every batch is padded to
+    # the longest prompt of the call, so a row's logits do not depend on its batch-mates
+    assert runs[1] == runs[4] == runs[9] == runs[64]
+    # the invariance is not that of a constant: the 3 samples of a prompt differ, and so do the prompts' streams
+    assert len({tuple(r["response_ids"]) for r in runs[1]}) > len(VARIED)
+
+
+def test_a_sample_does_not_depend_on_its_batch_mates(tiny_model_dir):
+    """Row 0 alone, then among prompts of other lengths (so other padding), in another position: the same tokens."""
+    tok, model = load_tokenizer(tiny_model_dir), load_policy(tiny_model_dir)
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    ids = tok(["a dog", "the cat sat on the mat and was happy", "sun"], add_special_tokens=False)["input_ids"]
+    noise = row_noise(7, [(0, 0), (1, 0), (2, 0)], 12)
+    alone = sample(model, *left_pad(ids[:1], pad), 12, 1.0, eos, pad, False, "dynamic", noise[:1])
+    mixed = sample(model, *left_pad([ids[1], ids[0], ids[2]], pad), 12, 1.0, eos, pad, False, "dynamic", noise[[1, 0, 2]])
+    assert mixed.response_ids[1].tolist() == alone.response_ids[0].tolist()
+
+
+def test_row_noise_is_a_function_of_the_seed_and_the_key_only():
+    a = row_noise(3, [(0, 0), (0, 1), (5, 2)], 6)
+    assert a.shape == (3, 6) and ((a >= 0) & (a < 1)).all()
+    assert torch.equal(row_noise(3, [(5, 2)], 6)[0], a[2])  # the same key alone or among others
+    assert not torch.equal(a[0], a[1])  # another sample index: another stream
+    assert not torch.equal(row_noise(4, [(0, 0)], 6)[0], a[0])  # another seed: another stream
+    assert row_noise(3, [], 6).shape == (0, 6)
+
+
+@pytest.mark.parametrize("stop_at_eos", [False, True])
+def test_the_static_cache_sampler_draws_the_loops_tokens(tiny_model_dir, stop_at_eos):
+    """transformers' generate (sampling.cache: static) takes the rows' own draws, so it samples what the loop samples."""
+    tok, model = load_tokenizer(tiny_model_dir), load_policy(tiny_model_dir)
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    q, m = left_pad(tok(["a dog", "the cat sat on", "sun"], add_special_tokens=False)["input_ids"], pad)
+    noise = row_noise(1, [(i, 0) for i in range(3)], 10)
+    static = sample(model, q, m, 10, 1.3, eos, pad, stop_at_eos, "static", noise)
+    loop = sample(model, q, m, 10, 1.3, eos, pad, stop_at_eos, "dynamic", noise)
+    assert static.response_ids.tolist() == loop.response_ids.tolist()
+    assert static.response_mask.tolist() == loop.response_mask.tolist()
+
+
+def test_the_generate_stage_writes_identical_outputs_at_two_batch_sizes(tiny_model_dir, tmp_path, monkeypatch):
+    """The generate stage (its main) run twice, only generate.batch_size changed: byte-identical outputs/."""
+    import shutil
+
+    import yaml
+
+    import stages.generate
+    from pipeline.io import write_jsonl
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, "models/base")
+    write_jsonl("data/prompts/eval.jsonl", [{"prompt_id": i, "prompt": p["prompt"]} for i, p in enumerate(VARIED)])
+    outputs = []
+    for batch_size in (3, 64):
+        generate = {"policies": ["base"], "samples_per_prompt": 2, "base_samples_per_prompt": 4, "batch_size": batch_size}
+        params = {"device": "cpu", "sampling": {"max_new_tokens": 6}, "generate": generate, "evaluate": {"best_of_n_max": 4}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        stages.generate.main()
+        outputs.append((tmp_path / "outputs/base.jsonl").read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 4 * len(VARIED)

@@ -53,6 +53,27 @@ def test_pretraining_steps_lower_the_loss(tmp_path, tiny_tokenizer):
     assert after < 0.5 * before
 
 
+def test_a_trainer_run_prints_no_log_dicts(tmp_path, tiny_tokenizer, capsys):
+    """transformers' Trainer writes `{'loss': ...}` between its bars at every logging step (PrinterCallback prints
+    them with disable_tqdm); the project's trainers keep the bar and leave the values to DVCLive and log_history."""
+    from transformers import Trainer
+
+    from pipeline.models import new_gpt2, quiet_trainer_logs
+
+    blocks = PackedBlocks(TINY_TEXTS, tiny_tokenizer, 32)
+    cfg = PolicyConfig(max_steps=3, batch_size=8, warmup_steps=0, block_size=32, checkpoint_every=1000)
+    args = training_args(cfg, 0, tmp_path, True, False)  # logs every step
+    model = lambda: new_gpt2(tiny_tokenizer, 1, 2, 32, 32)  # noqa: E731
+    Trainer(model=model(), args=args, train_dataset=blocks).train()
+    assert "{'loss'" in capsys.readouterr().out  # what transformers does by default: the test can see it
+    stats = pretrain(model(), tiny_tokenizer, blocks, args, [], resume=False)
+    assert "{'loss'" not in capsys.readouterr().out and stats["train_loss"] is not None and stats["steps"] == 3
+    args.disable_tqdm = True
+    trainer = quiet_trainer_logs(Trainer(model=model(), args=args, train_dataset=blocks))
+    trainer.train()
+    assert "{'loss'" not in capsys.readouterr().out and any("loss" in h for h in trainer.state.log_history)
+
+
 def test_pickle_only_checkpoint_refused(tmp_path, tiny_model_dir):
     d = tmp_path / "pickled"
     d.mkdir()

@@ -99,10 +99,24 @@ def test_static_cache_rollouts_keep_one_prompt_width(tiny_model_dir):
     trainer, queries = make_trainer(tiny_model_dir, cache="static", total_updates=2)
     widths = []
     step = trainer.rollout
-    trainer.rollout = lambda q, update, timings: widths.append((ro := step(q, update, timings)).batch.query_ids.shape[1]) or ro
+    trainer.rollout = lambda q, update, timings, ids: (
+        widths.append((ro := step(q, update, timings, ids)).batch.query_ids.shape[1]) or ro
+    )
     history = trainer.train(queries, progress=False)
     assert trainer.prompt_width == max(len(q) for q in queries) and widths == [trainer.prompt_width] * 2
     assert len(history) == 3 and all(np.isfinite(h["loss/policy_avg"]) for h in history[1:])
+
+
+def test_a_rollout_sample_does_not_depend_on_how_the_batch_is_split(tiny_model_dir):
+    """Each response draws from a stream keyed by (update, prompt index): two processes taking every other prompt of
+    the batch (prompt_batch's split) sample exactly what one process samples, and another update samples anew."""
+    trainer, queries = make_trainer(tiny_model_dir)
+    ids = list(range(len(queries)))
+    whole = trainer.rollout(queries, 3, {}, ids).batch.response_ids
+    for rank in (0, 1):
+        shard = trainer.rollout(queries[rank::2], 3, {}, ids[rank::2]).batch.response_ids
+        assert shard.tolist() == whole[rank::2].tolist()
+    assert trainer.rollout(queries, 4, {}, ids).batch.response_ids.tolist() != whole.tolist()
 
 
 def test_same_seed_same_curve(tiny_model_dir):
