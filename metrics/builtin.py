@@ -66,6 +66,8 @@ def self_bleu_across_input(records: Records) -> Statistic:
 def register_builtins() -> None:
     """Register every built-in metric (once, at package import)."""
     register("gold_reward", sm.gold_reward, requires=("gold_reward",))
+    for part in ("sentiment", "fluency", "repetition"):  # the gold's parts, where its scorer has them
+        register(f"gold_{part}", getattr(sm, f"gold_{part}"), requires=(f"gold_{part}",))
     register("proxy_reward", sm.proxy_reward)
     register("proxy_reward_norm", sm.proxy_reward_norm)
     register("gold_reward_norm", sm.gold_reward_norm, requires=("gold_reward_norm",))

@@ -22,6 +22,21 @@ def gold_reward(record: Record) -> float:
     return float(record["gold_reward"])
 
 
+def gold_sentiment(record: Record) -> float:
+    """The gold's sentiment part (VADER compound, -1 to 1)."""
+    return float(record["gold_sentiment"])
+
+
+def gold_fluency(record: Record) -> float:
+    """The gold's fluency part: P(the response reads as English), 0 to 1."""
+    return float(record["gold_fluency"])
+
+
+def gold_repetition(record: Record) -> float:
+    """The gold's repetition factor: 1 for text that does not repeat itself, 0 when under 30% of words are distinct."""
+    return float(record["gold_repetition"])
+
+
 def proxy_reward(record: Record) -> float:
     """Raw score of the proxy reward model."""
     return float(record["proxy_reward"])

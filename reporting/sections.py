@@ -27,6 +27,7 @@ from reporting.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_
 SECTION_TITLES = {
     "summary": "Summary",
     "finding": "The finding: where gold peaks",
+    "gold_parts": "What moved the gold: sentiment, fluency, repetition",
     "frontier": "Reward–KL frontier",
     "methods": "Methods at matched KL",
     "reward_model": "Reward-model quality",
@@ -546,18 +547,51 @@ def reward_model_section(ctx: Context, calibration: pd.DataFrame | None, scores:
     return "\n\n".join(parts)
 
 
+# ---------------------------------------------------------------- the gold's parts
+GOLD_PARTS = (("gold_sentiment", "sentiment"), ("gold_fluency", "fluency"), ("gold_repetition", "repetition"))
+
+
+def gold_parts_section(ctx: Context) -> str:
+    """Per policy, then along each curve (first point → gold peak → last point), the parts the gold multiplies."""
+    policies = get(ctx.metrics, "policies") or {}
+    names = [p for p in ["base", *(c.name for c in ctx.curves)] if p in policies]
+    names += sorted(p for p in policies if p not in names)
+    if not any("gold_fluency" in (policies[p] or {}) for p in names):
+        return not_available(f"parts of the gold (the scorer {code(ctx.gold_name)} reports none)")
+    note = (
+        f"{code(ctx.gold_name)} = fluency × repetition × (1 + sentiment) − 1: sentiment is VADER's compound score (−1 to 1), "
+        "fluency the probability that the response reads as English after its prompt (0 to 1), repetition 1 unless under "
+        "80% of the words are distinct (0 at 30%). Mean [95% CI] over held-out prompts."
+    )
+    rows = [
+        [ctx.html_label(p), fmt_ci(policies[p].get("gold_reward"))] + [fmt_ci(policies[p].get(k)) for k, _ in GOLD_PARTS]
+        for p in names
+    ]
+    parts = [note, md_table(["policy", "gold", *(h for _, h in GOLD_PARTS)], rows, ["---"] + ["---:"] * 4)]
+    curve_rows = []
+    for curve in ctx.curves:
+        evals, p = data.load_eval(curve), ctx.peaks.get(curve.name)
+        if evals is None or "gold_fluency" not in evals or not len(evals):
+            continue
+        at = [evals["update"].iloc[0], p["peak_point"] if p else None, evals["update"].iloc[-1]]
+        cells = [" → ".join(fmt(_eval_at(evals, u, k).get("mean")) if u is not None else NA for u in at) for k, _ in GOLD_PARTS]
+        curve_rows.append([ctx.html_label(curve.name), *cells])
+    if curve_rows:
+        parts += [
+            "Along each curve: first evaluation point → the gold's peak → the last point.",
+            md_table(["curve", *(h for _, h in GOLD_PARTS)], curve_rows, ["---"] + ["---:"] * 3),
+        ]
+    return "\n\n".join(parts)
+
+
 # ---------------------------------------------------------------- gold scorer sanity
-def gold_section(ctx: Context) -> str:
+def gold_probe_scores(ctx: Context) -> list[dict] | None:
     probes = get(ctx.metrics, "gold_probes") or {}
     scores = probes.get("scores") if isinstance(probes, dict) else None
-    if not isinstance(scores, list) or not scores:
-        return not_available("`gold_probes` in metrics.json")
-    holds = probes.get("order_holds")
-    state = "**holds**" if holds is True else "**does not hold**" if holds is False else "is not recorded"
-    intro = (
-        f"Fixed probe texts scored by {code(ctx.gold_name)}. The expected order, fluent positive > fluent neutral > fluent negative "
-        f"with every degenerate text below every fluent neutral one, {state}."
-    )
+    return [s for s in scores if isinstance(s, dict)] if isinstance(scores, list) and scores else None
+
+
+def gold_probe_table(scores: list[dict]) -> str:
     rows = [
         [
             escape_cell(s.get("name"), 40),
@@ -566,9 +600,57 @@ def gold_section(ctx: Context) -> str:
             escape_cell(s.get("text"), 90),
         ]
         for s in scores
-        if isinstance(s, dict)
     ]
-    return "\n\n".join([intro, md_table(["probe", "kind", "gold", "text"], rows, ["---", "---", "---:", "---"])])
+    return md_table(["probe", "kind", "gold", "text"], rows, ["---", "---", "---:", "---"])
+
+
+def gold_section(ctx: Context) -> str:
+    scores = gold_probe_scores(ctx)
+    if scores is None:
+        return not_available("`gold_probes` in metrics.json")
+    holds = (get(ctx.metrics, "gold_probes") or {}).get("order_holds")
+    state = "**holds**" if holds is True else "**does not hold**" if holds is False else "is not recorded"
+    intro = (
+        f"Probe texts written for the tests (none from the corpus) scored by {code(ctx.gold_name)}. The expected order, fluent "
+        f"positive > fluent neutral > fluent negative with every degenerate text below every fluent neutral one, {state}. "
+        "Every probe with its score: [appendix](reports/appendix.md)."
+    )
+    kinds = list(dict.fromkeys(str(s.get("kind")) for s in scores))
+    golds = {k: [as_float(s.get("gold")) for s in scores if s.get("kind") == k] for k in kinds}
+    neutral_min = min((g for g in golds.get("fluent_neutral", []) if g is not None), default=None)
+    rows = []
+    for k in kinds:
+        vals = [g for g in golds[k] if g is not None]
+        above = (
+            NA if neutral_min is None or k in ("fluent_positive", "fluent_neutral") else str(sum(g >= neutral_min for g in vals))
+        )
+        rows.append(
+            [
+                escape_cell(k.replace("_", " "), 30),
+                str(len(vals)),
+                fmt(float(np.mean(vals))),
+                fmt(min(vals)),
+                fmt(max(vals)),
+                above,
+            ]
+        )
+    table = md_table(
+        ["kind", "texts", "mean gold", "min", "max", "at or above the lowest fluent neutral"], rows, ["---"] + ["---:"] * 5
+    )
+    wrong = [
+        s
+        for s in scores
+        if s.get("kind") in ("degenerate", "fluent_negative")
+        and neutral_min is not None
+        and as_float(s.get("gold")) >= neutral_min
+    ]
+    parts = [intro, table]
+    if wrong:
+        parts.append(
+            "Out of order (the judge's known blind spots):\n\n"
+            + "\n".join(f"- {fmt(s.get('gold'))}: {escape_cell(s.get('text'), 100)}" for s in wrong)
+        )
+    return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------- diversity

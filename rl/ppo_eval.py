@@ -32,12 +32,14 @@ EVAL_METRICS = (
     "self_bleu_across_input",
 )
 GOLD_METRICS = ("gold_reward", "gold_reward_norm", "proxy_gold_gap")
+GOLD_PART_METRICS = ("gold_sentiment", "gold_fluency", "gold_repetition")  # where the gold scorer has parts
 EVAL_SAMPLE_FIELDS = (
     "prompt_id",
     "sample_idx",
     "prompt",
     "response",
     "gold_reward",
+    *GOLD_PART_METRICS,
     "proxy_reward_norm",
     "logprob",
     "ref_logprob",
@@ -73,7 +75,8 @@ def evaluate_point(
     if gold_fn is not None:  # None: real human labels, no gold to judge by
         add_gold_scores(records, gold_fn, trainer.reward_norm)
     stats = {}
-    for name in (m for m in EVAL_METRICS if gold_fn is not None or m not in GOLD_METRICS):
+    names = [m for m in EVAL_METRICS if gold_fn is not None or m not in GOLD_METRICS]
+    for name in names + [m for m in GOLD_PART_METRICS if records and m in records[0]]:
         ci = compute_metric(name, records, {}, n_boot=n_boot, seed=seed)
         stats |= {f"eval/{name}": ci["mean"], f"eval/{name}_ci_low": ci["ci_low"], f"eval/{name}_ci_high": ci["ci_high"]}
     return stats, [{k: r[k] for k in EVAL_SAMPLE_FIELDS if k in r} for r in records]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.generation import generate_samples, sampled_prompt_ids
-from pipeline.gold import get_gold_scorer
+from pipeline.gold import get_gold_scorer, score_gold
 from pipeline.io import atomic_output, log, read_jsonl, remove_outputs, stage_timer, write_json, write_jsonl
 from pipeline.models import check_room, load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
 from pipeline.preferences import chat_renderer, checked_split, data_flags, load_user_rows, simulate_pairs, tokenize_pairs
@@ -49,7 +49,8 @@ def simulated(params, device, tokenizer, prompts: list[dict]) -> tuple[list[dict
     )
     # the ids the samples continued, so the reward model sees what PPO scores
     prompt_ids = sampled_prompt_ids(tokenizer, prompts, model, params.sampling.max_new_tokens, "sampling.max_new_tokens")
-    for s, g in zip(samples, gold([s["response"] for s in samples]), strict=True):
+    golds = score_gold(gold, [s["response"] for s in samples], [s["prompt"] for s in samples])
+    for s, g in zip(samples, golds, strict=True):
         s |= {"gold": g, "prompt_ids": prompt_ids[s["prompt"]]}
     return simulate_pairs(samples, params.annotator, params.seed)
 

@@ -254,6 +254,15 @@ def test_plot_data_for_dvc_plots(rendered: tuple[Path, str]) -> None:
 
 
 # ---------------------------------------------------------------- other sections
+def test_gold_parts_per_policy_and_along_each_curve(rendered: tuple[Path, str]) -> None:
+    _, text = rendered
+    block = _section(text, SECTION_TITLES["gold_parts"])
+    per_policy, along = (_table(t) for t in block.split("Along each curve")[:2])
+    assert per_policy[0] == ["policy", "gold", "sentiment", "fluency", "repetition"] and per_policy[1][0] == "base policy"
+    assert per_policy[1][3] == fmt_ci(_metrics()["policies"]["base"]["gold_fluency"])
+    assert [r[0] for r in along[1:]] == CURVE_LABELS and all(r[2].count("→") == 2 for r in along[1:])
+
+
 def test_reward_model_gold_probes_diversity_and_provenance(rendered: tuple[Path, str]) -> None:
     _, text = rendered
     metrics = _metrics()
@@ -264,8 +273,10 @@ def test_reward_model_gold_probes_diversity_and_provenance(rendered: tuple[Path,
     )
     assert f"| {fmt(metrics['reward_model']['accuracy_gold'])} |" in rm and f"| {fmt(metrics['reward_model']['ece'])} |" in rm
     gold = _section(text, SECTION_TITLES["gold"])
-    assert "**holds**" in gold and len(_table(gold)) == 1 + 5
-    assert "word salad &lt;b&gt;" in gold and "like great best &#124; love &#42;happy&#42;" in gold
+    kinds = {s["kind"] for s in metrics["gold_probes"]["scores"]}
+    assert "**holds**" in gold and len(_table(gold)) == 1 + len(kinds) and "Out of order" not in gold
+    appendix = (_.parent / "reports" / "appendix.md").read_text()  # every probe text, escaped, lives in the appendix
+    assert "word salad &lt;b&gt;" in appendix and "like great best &#124; love &#42;happy&#42;" in appendix
     diversity = _table(_section(text, SECTION_TITLES["diversity"]))
     assert [r[0] for r in diversity[1:]][:4] == ["base policy", *CURVE_LABELS]
     copy_col = diversity[0].index("copies 8 words of the corpus ↓")
