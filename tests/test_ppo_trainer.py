@@ -79,7 +79,8 @@ def test_tiny_run_raises_the_proxy_reward(tiny_model_dir, stop_at_eos):
     hist = run(trainer, queries, 0, 20)
     after = mean_score()
     assert after > before + 1.0, (before, after)
-    assert hist[-1]["objective/kl"] > 0
+    # one update's KL is a mean over 8 samples of an unbiased but noisy estimate (negative on some updates): 5 updates
+    assert np.mean([h["objective/kl"] for h in hist[-5:]]) > 0
     for key in (
         "objective/entropy",
         "policy/approxkl_avg",
