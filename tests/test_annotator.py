@@ -104,13 +104,13 @@ def test_implicit_prompt_split():
 @pytest.mark.parametrize(
     "rows, expected",
     [
-        ([{"prompt": "p", "chosen": "a"}], "row 1 is missing column 'rejected'"),
+        ([{"prompt": "p", "chosen": "a"}], "no column 'rejected'; columns found"),
         (
             [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "same", "rejected": "same"}],
             "row 2 has identical chosen and rejected",
         ),
         ([{"prompt": "p", "chosen": 3, "rejected": "b"}], "row 1 column 'chosen' is int, not text or a list of"),
-        ([{"chosen": "x"}], "row 1 is missing column 'rejected'"),
+        ([{"chosen": "x"}], "no column 'rejected'; columns found"),
     ],
 )
 def test_preference_file_schema_errors(tmp_path, rows, expected):
