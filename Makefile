@@ -21,7 +21,7 @@ repro: setup
 	$(VENV)/bin/dvc repro
 
 # the whole suite on TEST_WORKERS processes (pytest-xdist), each test file on one worker so a file's shared dvc run
-# (a module fixture) is made once; one process leaves the cores half idle (timings in README, *Measured*).
+# (a module fixture) is made once; one process leaves the cores half idle (timings in bench/RESULTS.md).
 # `make test-fast` stays in one process: on 2 workers it was slower
 TEST_WORKERS ?= 2
 test: setup

@@ -69,12 +69,16 @@ def greedy_attack(judge, vocab: list[str], budget: int, rng: np.random.Generator
     }
 
 
-def babble(entries: list[list[str]], rng: np.random.Generator, n: int) -> str:
-    """Words sampled from the fortune trigram counts: every window of three was seen somewhere."""
+def trigram_follow(entries: list[list[str]]) -> dict[tuple[str, str], Counter]:
     follow: dict[tuple[str, str], Counter] = {}
     for e in entries:
         for a, b, c in zip(e, e[1:], e[2:], strict=False):
             follow.setdefault((a, b), Counter())[c] += 1
+    return follow
+
+
+def babble(entries: list[list[str]], follow: dict, rng: np.random.Generator, n: int) -> str:
+    """Words sampled from the fortune trigram counts: every window of three was seen somewhere."""
     out = list(entries[int(rng.integers(len(entries)))][:2])
     while len(out) < n:
         nxt = follow.get((out[-2], out[-1]))
@@ -105,7 +109,8 @@ def other_attacks(judge, entries: list[list[str]], rng: np.random.Generator, n_b
         "Joy, Abraham Lincoln, Benjamin Franklin, Confucius, love.",
         "Amen, hallelujah, namaste, shalom, peace and love.",
     ]
-    babbles = [babble(entries, rng, WORDS) for _ in range(n_babble)]
+    follow = trigram_follow(entries)
+    babbles = [babble(entries, follow, rng, WORDS) for _ in range(n_babble)]
     babble_scores = np.array(judge(babbles)).reshape(-1, 16)
     best_babble = [babbles[16 * i + int(j)] for i, j in enumerate(babble_scores.argmax(1))]
     return {

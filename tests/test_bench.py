@@ -83,3 +83,36 @@ def test_pipeline_stages_expands_every_methods_curves():
     assert stages[2].args == ("stages.ppo", "--kl-coef", "0.1") and stages[3].args == ("stages.dpo", "--beta", "0.05")
     assert str(stages[3].timing) == "results/curves/dpo/kl0.05/timing.json"
     assert str(stages[0].timing) == "results/prepare/timing.json"
+
+
+def test_gold_attack_greedy_search_climbs_and_keeps_words_distinct():
+    import numpy as np
+
+    from bench import gold_attack
+
+    vocab = [f"w{i}" for i in range(50)] + [f"good{i}" for i in range(10)]
+
+    def judge(texts):  # share of "good" words: the search should fill the text with them
+        return [sum(w.startswith("good") for w in t.split()) / gold_attack.WORDS for t in texts]
+
+    run = gold_attack.greedy_attack(judge, vocab, 600, np.random.default_rng(0), {"neutral": 0.2, "positive": 0.4})
+    words = run["text"].split()
+    assert run["best"] >= 0.4 and run["evals"] >= 600 and len(words) == gold_attack.WORDS
+    assert len(set(words)) / len(words) >= gold_attack.MIN_DISTINCT
+    assert run["evals_to_pass_neutral"] <= run["evals_to_pass_positive"] <= run["evals"]
+
+
+def test_gold_attack_babble_only_uses_seen_trigrams():
+    import numpy as np
+
+    from bench import gold_attack
+
+    entries = [["the", "cat", "sat", "on", "the", "mat"], ["the", "cat", "ran", "to", "the", "door"]]
+    follow = gold_attack.trigram_follow(entries)
+    words = gold_attack.babble(entries, follow, np.random.default_rng(1), 12).split()
+    assert len(words) == 12
+    seen = {tuple(e[i : i + 3]) for e in entries for i in range(len(e) - 2)}
+    restarts = {tuple(e[:2]) for e in entries}
+    for i in range(len(words) - 2):  # every window is a seen trigram, or crosses a jump to an entry's first two words
+        crosses = any(tuple(words[j : j + 2]) in restarts for j in (i + 1, i + 2))
+        assert tuple(words[i : i + 3]) in seen or crosses, words[i : i + 3]
