@@ -14,7 +14,8 @@ share over the response, and every per-token term is clipped):
   clipped per word so a memorised rare trigram adds at most WORD_CLIP nats to one word;
 - lexicon: the share of lower-case words English does not know (foreign tags, invented words), and
   capitalised names beyond what a sentence carries (lists of names);
-- sentiment density beyond what English sentences carry (lists of positive words);
+- sentiment density beyond what English sentences carry (lists of positive words), and function
+  words below what English sentences carry (content-word salad);
 each measured on the response as a continuation of the prompt's last words.
 
 A logistic model maps the features to P(real text). It is fitted on text the base policy never
@@ -44,7 +45,8 @@ SKELETON_SLOR = True
 CALIBRATION_FROM = 0.9  # gold entries with content hash above this calibrate; the rest fit the n-gram models
 CONTEXT_TOKENS = SKELETON_ORDER - 1
 SENTIMENT_DENSITY_NORMAL = 0.2
-NAME_SHARE_NORMAL = 0.2  # share of capitalised unknown words (names) up to which a sentence is not a list of names  # share of sentiment words up to which English sentences commonly go
+NAME_SHARE_NORMAL = 0.2
+FUNCTION_SHARE_NORMAL = 0.3  # English sentences are about 40-55% function words; content-word salad has few  # share of capitalised unknown words (names) up to which a sentence is not a list of names  # share of sentiment words up to which English sentences commonly go
 
 # closed-class English words (and contractions): they carry syntax, so the skeleton keeps them
 FUNCTION_WORDS = frozenset(
@@ -103,7 +105,7 @@ def _sentiment_words() -> frozenset[str]:
     return frozenset(w for w, v in vader_lexicon().items() if abs(v) >= 1.0)
 
 
-FEATURES = ("syntax", "coherence", "unknown_share", "name_excess", "sentiment_excess")
+FEATURES = ("syntax", "coherence", "unknown_share", "name_excess", "sentiment_excess", "function_deficit")
 
 
 def features(response: str, prompt: str = "") -> np.ndarray | None:
@@ -128,6 +130,7 @@ def features(response: str, prompt: str = "") -> np.ndarray | None:
             sum(word_class(w) == "<unk>" for w in words) / len(words),
             max(0.0, sum(word_class(w) == "<name>" for w in words) / len(words) - NAME_SHARE_NORMAL),
             max(0.0, sum(w in sentiment_words for w in words) / len(words) - SENTIMENT_DENSITY_NORMAL),
+            max(0.0, FUNCTION_SHARE_NORMAL - sum(w in FUNCTION_WORDS for w in words) / len(words)),
         ]
     )
 
