@@ -7,12 +7,12 @@ plug-in `texts -> scores` never sees them). Call them through `score_gold`.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from functools import cache
 
 from pipeline.errors import ConfigError
+from pipeline.plugins import load_callable
 
 GoldScorer = Callable[[list[str]], list[float]]
 GOLD_SCORERS: dict[str, GoldScorer] = {}
@@ -51,13 +51,7 @@ def score_gold(scorer: GoldScorer, responses: list[str], prompts: list[str] | No
 
 
 def _plugin(spec: str) -> GoldScorer:
-    module_name, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(f"annotator.gold: cannot load plug-in {spec!r} ({type(err).__name__}: {err})") from None
-    if not callable(fn):
-        raise ConfigError(f"annotator.gold: plug-in {spec!r} is not callable; give a function texts -> scores")
+    fn = load_callable(spec, "annotator.gold", "; give a function texts -> scores")
     from pipeline.gold_plugin import checked_plugin  # its scores are coerced to float or refused in one line
 
     return checked_plugin(fn, spec)

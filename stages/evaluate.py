@@ -10,7 +10,6 @@ Plug-in metrics (evaluate.metrics) are imported here only, so adding one reruns 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from pipeline.errors import ConfigError
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
 from pipeline.models import load_tokenizer, resolve_device
+from pipeline.plugins import load_callable
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
 from reporting.summary import reserved_keys, summary_metrics
@@ -65,18 +65,6 @@ def peak_selection(params, boot: dict) -> dict[str, dict | None]:
     }
 
 
-def load_plugin(spec: str, key: str):
-    """The function a 'module:function' spec names (ConfigError naming the params key if it cannot be loaded)."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(f"{key}: cannot load plug-in {spec!r} ({type(err).__name__}: {err})") from None
-    if not callable(fn):
-        raise ConfigError(f"{key}: plug-in {spec!r} is not callable")
-    return fn
-
-
 def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
     """Register evaluate.metrics' plug-ins next to the built-ins; returns the names marked headline."""
     for name, cfg in plugins.items():
@@ -84,7 +72,7 @@ def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
             raise ConfigError(f"evaluate.metrics.{name}: a built-in metric has this name; rename the plug-in")
         if name in reserved_keys():  # in summary.json it would overwrite ppo.curve1.gold or the knob's value
             raise ConfigError(f"evaluate.metrics.{name}: results/summary.json uses this key itself; rename the plug-in")
-        fn = load_plugin(cfg.fn, f"evaluate.metrics.{name}.fn")
+        fn = load_callable(cfg.fn, f"evaluate.metrics.{name}.fn")
         register(name, fn, level=cfg.level, higher_is_better=cfg.higher_is_better, description=cfg.description)
     return [name for name, cfg in plugins.items() if cfg.headline]
 
