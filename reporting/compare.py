@@ -7,8 +7,9 @@ DVC metrics file (`results/summary.json`, headline means keyed by role: `<method
 see reporting/summary.py; runs from before that layout: `policies.<name>`) is compared: the base policy, every RL
 curve of every method (labelled from its method and knob) and best-of-n at a few n (results/metrics.json-style input
 only: the DVC metrics file keeps best-of-n's matched-KL numbers, not its n). Runs are grouped by every parameter except
-seeds; each group reports the mean and a 95% Student-t interval across its seeds, clipped to the metric's
-range. The committed baseline that `dvc exp show` lists is its own group. Writes `compare.md` and
+seeds and output-neutral ones (`group_params`); each group reports the mean and a 95% Student-t interval across its
+seeds, clipped to the metric's range. The committed baseline joins the group of experiments that differ from it only in
+seed. Writes `compare.md` and
 `compare_frontier.png` into --out-dir.
 """
 
@@ -31,6 +32,7 @@ from pipeline.errors import OneLineParser, positive_int
 from pipeline.profiles import merge
 from reporting.data import as_float, get
 from reporting.escape import code, escape_cell, escape_inline
+from reporting.exps import is_output_neutral
 from reporting.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
 from reporting.summary import REFERENCE_CONSTANTS, as_policies
 from reporting.tables import METHOD_LABELS, NA, fmt, md_table, policy_label
@@ -109,7 +111,7 @@ class Run:
 
 @dataclass
 class Group:
-    """Runs that share every non-seed parameter (a baseline is always a group of its own)."""
+    """Runs that share every parameter but seeds and output-neutral ones (see `group_params`)."""
 
     key: str
     params: Mapping[str, Any]
@@ -322,18 +324,28 @@ def collect_runs(
     return runs
 
 
-def group_runs(runs: Sequence[Run]) -> list[Group]:
-    """Group runs by all params except seeds, in order of first appearance; each baseline run is its own group.
+def group_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params that define a group: all but seeds and those that cannot change outputs (report.*, throughput knobs:
+    reporting.exps.OUTPUT_NEUTRAL_PARAMS), so runs that differ only there are seeds of one experiment."""
+    return {k: v for k, v in sorted(params.items()) if not is_seed(k) and not is_output_neutral(k)}
 
-    Baseline groups get ids B (or B1, B2, … with several), experiment groups 1, 2, ….
+
+def group_runs(runs: Sequence[Run]) -> list[Group]:
+    """Group runs by `group_params`, in order of first appearance. A baseline joins the group of its seeds (queued
+    `-S seed=...` runs of the same params); two baselines (`--include-baselines`) are never merged with each other.
+
+    Groups holding a baseline get ids B (or B1, B2, … with several), the others 1, 2, ….
     """
     groups: dict[str, Group] = {}
     for run in runs:
-        shared = {k: v for k, v in sorted(run.params.items()) if not is_seed(k)}
+        shared = group_params(run.params)
         key = json.dumps(shared, sort_keys=True, default=str)
-        if run.baseline is not None:
+        if run.baseline is not None and key in groups and groups[key].baseline is not None:
             key = f"baseline:{run.rev}:{key}"
-        groups.setdefault(key, Group(key=key, params=shared, baseline=run.baseline)).runs.append(run)
+        group = groups.setdefault(key, Group(key=key, params=shared))
+        if run.baseline is not None and group.baseline is None:
+            group.baseline = run.baseline
+        group.runs.append(run)
     out = list(groups.values())
     baselines = [g for g in out if g.baseline is not None]
     for i, g in enumerate(baselines, 1):
@@ -425,13 +437,17 @@ def compare_markdown(groups: Sequence[Group], figure_name: str | None) -> str:
         for g in groups
         for r in g.runs
     ]
-    n_exp = sum(len(g.runs) for g in groups if g.baseline is None)
+    n_runs = sum(len(g.runs) for g in groups)
     n_base = sum(1 for g in groups if g.baseline is not None)
     y_name = "gold reward" if frontier_metric(groups) == "gold_reward" else "normalised proxy reward"
     parts = [
         "# rlhf-bench: experiment comparison",
-        f"{n_exp} finished experiments in {len(groups) - n_base} group(s) (same params except seed)"
-        + (f", plus the committed baseline as group{'s' if n_base > 1 else ''} B." if n_base else ".")
+        f"{n_runs} finished runs in {len(groups)} group(s) (same params except seeds and output-neutral params)"
+        + (
+            f"; the group{'s' if n_base > 1 else ''} holding the committed baseline {'are' if n_base > 1 else 'is'} B."
+            if n_base
+            else "."
+        )
         + " "
         + INTERVAL_NOTE,
     ]
@@ -468,19 +484,24 @@ MARKERS = ("o", "s", "^", "v", "P", "X", "<", ">")
 
 def plot_compare_frontier(groups: Sequence[Group], path: Path, dpi: int = 110) -> Path | None:
     """Per group, every policy at (mean √KL, mean gold — or normalised proxy without gold) joined per method/curve,
-    with clipped 95% t-CI error bars across seeds in both axes; one colour per group, one marker per method."""
-    varying = varying_params(groups)
+    with clipped 95% t-CI error bars across seeds in both axes; one colour per group, one marker per method. The legend
+    has one entry per group and one per method (not one per pair), outside the axes, so it never covers the data."""
+    from matplotlib.lines import Line2D
+
     y_key = frontier_metric(groups)
-    y_metric = next(m for m in POLICY_METRICS if m.key == y_key)
     fig, axes = new_figure(1, 1, 8.0, 5.6)
     ax = axes[0, 0]
     markers: dict[str, str] = {"base": "*"}
-    drawn = False
+    method_names: dict[str, str] = {}
+    group_handles = []
+    y_metric = next(m for m in POLICY_METRICS if m.key == y_key)
+    varying = varying_params(groups)
     for gi, g in enumerate(groups):
         color = "black" if g.baseline is not None else CURVE_COLORS[gi % len(CURVE_COLORS)]
         series: dict[str, list[PolicyInfo]] = {}
         for p in g.policy_infos():
             series.setdefault(p.series, []).append(p)
+        drawn_group = False
         for key, infos in series.items():
             pts = []
             for p in infos:
@@ -492,6 +513,7 @@ def plot_compare_frontier(groups: Sequence[Group], path: Path, dpi: int = 110) -
                 continue
             pts.sort(key=lambda xy: xy[0].mean)
             marker = markers.setdefault(key, MARKERS[(len(markers) - 1) % len(MARKERS)])
+            method_names.setdefault(key, infos[0].series_label if infos[0].series != "base" else infos[0].label)
             ax.errorbar(
                 [x.mean for x, _ in pts],
                 [y.mean for _, y in pts],
@@ -505,17 +527,32 @@ def plot_compare_frontier(groups: Sequence[Group], path: Path, dpi: int = 110) -
                 linestyle="-" if len(pts) > 1 else "none",
                 linewidth=0.9,
                 alpha=0.9,
-                label=mpl_text(f"{g.gid}: {group_label(g, varying)} · {_series_label(infos)} (n={len(g.runs)})"),
             )
-            drawn = True
-    if not drawn:
+            drawn_group = True
+        if drawn_group:
+            label = mpl_text(f"{g.gid}: {group_label(g, varying)} (n={len(g.runs)})")
+            group_handles.append(Line2D([], [], color=color, linewidth=2, label=label))
+    if not group_handles:
         return None
+    method_handles = [
+        Line2D(
+            [], [], color="dimgray", marker=markers[k], linestyle="none", ms=9 if markers[k] == "*" else 5, label=mpl_text(name)
+        )
+        for k, name in method_names.items()
+    ]
     ax.set_xlabel(SQRT_KL_LABEL)
     ax.set_ylabel("gold reward (gold scorer)" if y_key == "gold_reward" else "proxy reward (base-policy std. units)")
     what = "Gold" if y_key == "gold_reward" else "Normalised proxy"
     ax.set_title(f"{what} reward vs √KL per experiment group (mean, clipped 95% t-CI across seeds)", fontsize=9)
-    handles, names = ax.get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=1 if len(handles) > 6 else 2, fontsize=7, frameon=False)
+    handles = group_handles + method_handles
+    fig.legend(
+        handles=handles,
+        loc="outside right upper",
+        fontsize=7,
+        frameon=False,
+        title="group (colour) · method (marker)",
+        title_fontsize=7,
+    )
     return save_figure(fig, path, dpi)
 
 

@@ -32,7 +32,9 @@ from reporting.sections import (
     methods_section,
     provenance_section,
     reward_model_section,
+    seeds_section,
     stored_peaks,
+    study_covers,
     summary_section,
 )
 
@@ -109,10 +111,12 @@ def render_report(
     n_samples_shown: int = 4,
     dpi: int = 110,
     repo_dir: str | Path | None = None,
+    study_dir: str | Path | None = None,
 ) -> Path:
     """Write the Markdown report to `report_path`, its PNG figures into `figures_dir`, the appendix and the DVC plot data; return the report path.
 
-    `repo_dir` is the git repository queried for the revision (default: the cwd).
+    `repo_dir` is the git repository queried for the revision (default: the cwd). `study_dir` holds the seed study
+    (reporting.study: seeds.json, seeds.md, seeds_frontier.png); it is cited only when one of its runs is this run.
     Raises FileNotFoundError when `results_dir/metrics.json` is missing; every other input is optional.
     """
     results_dir, report_path, figures_dir = Path(results_dir), Path(report_path), Path(figures_dir)
@@ -132,10 +136,15 @@ def render_report(
         frontier=frontier,
         peaks=stored_peaks(curves, metrics),
     )
+    study_file = Path(study_dir) / "seeds.json" if study_dir is not None else None
+    study = data.read_json(study_file) if study_file is not None and study_file.is_file() else None
+    if study_covers(study, metrics):
+        ctx.study, ctx.study_dir = study, Path(study_dir)
     appendix = Path(appendix_path) if appendix_path is not None else None
     bodies = {
         "summary": summary_section(ctx),
         "finding": finding_section(ctx),
+        "seeds": seeds_section(ctx),
         "gold_parts": gold_parts_section(ctx),
         "frontier": frontier_section(ctx),
         "methods": methods_section(ctx),

@@ -7,6 +7,7 @@ through `reporting.escape` before it is rendered.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from reporting.escape import code, escape_cell, escape_inline
 from reporting.fits import MIN_POINTS, GaoFit, fit_frontier
 from reporting.matched import best_gold_point, matched_kl_table, winner_at_kl
 from reporting.provenance import GitInfo
-from reporting.tables import NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
+from reporting.summary import curve_roles
+from reporting.tables import METHOD_LABELS, NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
 
 SECTION_TITLES = {
     "summary": "Summary",
     "finding": "The finding: where gold peaks",
+    "seeds": "Across seeds",
     "gold_parts": "What moved the gold: sentiment, fluency, repetition",
     "frontier": "Reward–KL frontier",
     "methods": "Methods at matched KL",
@@ -75,6 +78,8 @@ class Context:
     curves: list[Curve] = field(default_factory=list)
     frontier: pd.DataFrame | None = None
     peaks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    study: Mapping[str, Any] | None = None  # the seed study (reporting.study) when one of its runs is this run
+    study_dir: Path | None = None
 
     def label(self, name: str) -> str:
         """The reader's label of a policy/curve key, plain text."""
@@ -130,8 +135,53 @@ def _verdict(p: Mapping[str, Any] | None) -> str:
     return f"{start}; the fall after it ({fmt(p['gold_drop'])}) is within the CIs: no clear peak"
 
 
+def study_covers(study: Mapping[str, Any] | None, metrics: Mapping[str, Any]) -> bool:
+    """True when one of the seed study's runs is this run: the same seed, the same curve roles and knobs, and the same
+    peak and end numbers per curve (so a study of other params, or of an older run, is never cited)."""
+    if not isinstance(study, Mapping):
+        return False
+    seed = get(metrics, "run", "seed")
+    mine = next((r for r in study.get("runs") or [] if r.get("seed") == seed), None)
+    curves, peaks = get(metrics, "curves") or {}, get(metrics, "overoptimisation") or {}
+    if mine is None or not curves:
+        return False
+    roles = curve_roles(curves)
+    if {f"{m}.{r}" for m, r in roles.values()} != set(mine.get("curves") or {}):
+        return False
+    for name, (method, role) in roles.items():
+        theirs, p = mine["curves"][f"{method}.{role}"], peaks.get(name) or {}
+        same = theirs.get("knob") == curves[name].get("knob") and all(
+            isinstance(p.get(k), (int, float)) and math.isclose(theirs[f], p[k], rel_tol=1e-9, abs_tol=1e-12)
+            for f, k in (("peak_kl", "peak_kl"), ("last_gold", "last_gold_reward"))
+        )
+        if not same:
+            return False
+    return True
+
+
+def study_curve_label(c: Mapping[str, Any]) -> str:
+    return f"{METHOD_LABELS.get(c['method'], c['method'])} (β={c['knob']:g})"
+
+
+def seeds_sentence(ctx: Context) -> str:
+    """How many seeds carry the finding, from the seed study; or that this is one seed."""
+    if not ctx.study:
+        return (
+            "_One seed._ No seed study of these params exists yet: `make seeds` repeats the whole run over seeds and "
+            "this report then states in how many seeds each curve over-optimises."
+        )
+    n = ctx.study["n_seeds"]
+    parts = [f"{escape_cell(study_curve_label(c))} in {c['overoptimises_in']} of {n}" for c in ctx.study["curves"].values()]
+    link = f"[seed study]({ctx.link(ctx.study_dir / 'seeds.md')})" if ctx.study_dir else "seed study"
+    return f"**Across {n} seeds** ({link}), a curve over-optimises in: " + "; ".join(parts) + "."
+
+
 def headline(ctx: Context) -> str:
-    """The finding in one or two sentences, for the summary."""
+    """The finding in one or two sentences, for the summary, with its seed count."""
+    return headline_one_seed(ctx) + " " + seeds_sentence(ctx)
+
+
+def headline_one_seed(ctx: Context) -> str:
     if not ctx.peaks:
         return "No RL curve in these results, so no peak to report."
     over = [(c, p) for c, p in ctx.peaks.items() if p and p.get("overoptimised")]
@@ -205,6 +255,53 @@ def summary_section(ctx: Context) -> str:
     table = md_table(["policy"] + [h for _, h, _ in columns], cells, ["---"] + ["---:"] * len(columns))
     note = "**Bold**: best gold, win-rate and diversity (never the proxy, which is the optimised target, nor KL). Best-of-n KL is analytic."
     return "\n\n".join([intro, headline(ctx), table, note])
+
+
+# ---------------------------------------------------------------- across seeds
+def _study_cell(stat: Mapping[str, Any]) -> str:
+    if stat.get("mean") is None:
+        return NA
+    if stat.get("ci_low") is None:
+        return fmt(stat["mean"])
+    return f"{fmt(stat['mean'])} [{fmt(stat['ci_low'])}, {fmt(stat['ci_high'])}]"
+
+
+def seeds_section(ctx: Context) -> str:
+    if not ctx.study:
+        return seeds_sentence(ctx)
+    n = ctx.study["n_seeds"]
+    rows = [
+        [
+            escape_cell(study_curve_label(c)),
+            f"{c['overoptimises_in']} of {c['seeds']}",
+            _study_cell(c["peak_kl"]),
+            _study_cell(c["peak_gold"]),
+            _study_cell(c["last_gold"]),
+            _study_cell(c["gold_drop"]),
+        ]
+        for c in ctx.study["curves"].values()
+    ]
+    table = md_table(
+        ["curve", "over-optimises in", "KL at peak (nats)", "gold at peak", "gold at end", "drop"], rows, ["---"] + ["---:"] * 5
+    )
+    wins = []
+    for k, counts in (ctx.study.get("winners") or {}).items():
+        if counts:
+            ranked = sorted(counts.items(), key=lambda mc: -mc[1])
+            wins.append(f"KL {k}: " + ", ".join(f"{METHOD_LABELS.get(m, m)} {c} of {n}" for m, c in ranked))
+    intro = (
+        f"{seeds_sentence(ctx)} Seeds {', '.join(str(s) for s in ctx.study['seeds'])}, each a full run (pretraining, "
+        "labels, reward model, every curve). A seed counts as over-optimising when the selection-aware peak − end test "
+        "is significant (p < 0.05) and the proxy at the end is above the proxy at the peak. Cells: mean [95% Student-t "
+        "interval across seeds]."
+    )
+    parts = [intro, table]
+    if wins:
+        parts.append("Highest gold at matched KL (each method's best curve), in how many seeds: " + "; ".join(wins) + ".")
+    figure = ctx.study_dir / "seeds_frontier.png" if ctx.study_dir else None
+    if figure is not None and figure.is_file():
+        parts.append(ctx.image(figure, "gold vs KL per curve over seeds: mean, min-max band and every seed"))
+    return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------- the finding

@@ -1,5 +1,6 @@
 """Stage report: render REPORT.md, reports/appendix.md, reports/figures/ and reports/plots/ (the data of `dvc plots`)
-from saved results only (never trains or samples).
+from saved results only (never trains or samples). The seed study in reports/study/ (`make seeds`) is cited when one of
+its runs is this run.
 
     python -m stages.report           # reads params.yaml: report
 """
@@ -23,6 +24,7 @@ def main() -> None:
             plots_dir="reports/plots",
             n_samples_shown=cfg.n_samples_shown,
             dpi=cfg.figure_dpi,
+            study_dir="reports/study",
         )
 
 

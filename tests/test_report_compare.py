@@ -131,12 +131,31 @@ def test_collect_and_group_runs() -> None:
     assert [r.name for r in runs] == ["main", "a-s1", "a-s2", "a-s3", "b-s1", "b-s2", "c-s1"]
     assert runs[0].baseline == "baseline (HEAD, main, 0123abc)" and all(r.baseline is None for r in runs[1:])
     groups = group_runs(runs)
-    # the baseline shares group a's params but stays a group of its own
-    assert [(g.gid, len(g.runs)) for g in groups] == [("B", 1), ("1", 3), ("2", 2), ("3", 1)]
+    # the baseline differs from group a only in its seeds: it joins that group (B), as the seed study needs
+    assert [(g.gid, len(g.runs)) for g in groups] == [("B", 4), ("1", 2), ("2", 1)]
     # seeds of every section are ignored when grouping
     assert varying_params(groups) == ["ppo.kl_coef"]
     assert runs[1].seed == 1 and runs[1].policies["ppo_kl0p05"]["sqrt_kl"] == pytest.approx(1.0)
-    assert groups[1].values("ppo_kl0p05", "gold_reward") == [0.50, 0.56, 0.53]
+    assert groups[0].values("ppo_kl0p05", "gold_reward") == [BASELINE_GOLD, 0.50, 0.56, 0.53]
+
+
+def test_output_neutral_params_do_not_split_a_group():
+    """report.* and throughput knobs cannot change a run's numbers: runs differing only there are seeds of one group."""
+    runs = []
+    for name, seed, extra in (
+        ("shown", 1, {"report": {"n_samples_shown": 9}}),
+        ("plain", 2, {}),
+        ("lr", 3, {"ppo": {"lr": 0.5}}),
+    ):
+        data = _data(seed, 0.05, 0.5, 1.0)
+        params = data["params"]["params.yaml"]["data"]
+        for section, values in extra.items():
+            params[section] = params.get(section, {}) | values
+        data["rev"] = name
+        runs.append(compare_mod._run({"rev": name, "name": name, "data": data}, compare_mod.METRICS_FILE, "params.yaml"))
+    groups = compare_mod.group_runs(runs)
+    assert [[r.name for r in g.runs] for g in groups] == [["shown", "plain"], ["lr"]]
+    assert compare_mod.varying_params(groups) == ["ppo.lr"]
 
 
 def test_workspace_stands_in_when_head_has_no_metrics() -> None:
@@ -194,21 +213,20 @@ def test_cli_writes_tables_and_figure(tmp_path: Path) -> None:
     text, png = _run_cli(tmp_path, exp_show_records())
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG" and "(compare_frontier.png)" in text
     assert "Student-t interval across seeds, clipped to the metric's range" in text
-    # groups: the baseline clearly labelled, then the experiment groups
+    # groups: the baseline clearly labelled, joined by the experiments that differ from it only in seeds
     base_row = _rows(text, "| B: ")
-    assert len(base_row) == 1 and "**baseline (HEAD, main, 0123abc)**" in base_row[0] and "1 (4)" in base_row[0]
+    assert len(base_row) == 1 and "**baseline (HEAD, main, 0123abc)**" in base_row[0] and "4 (4, 1, 2, 3)" in base_row[0]
     row1 = _rows(text, "| 1: ")
-    assert len(row1) == 1 and "`ppo.kl_coef`=0.05" in row1[0] and "3 (1, 2, 3)" in row1[0]
-    # policies of every group, with human labels; the DPO curve of group 1
-    ppo1 = _rows(text, "| 1 | PPO (β=0.05) |")
-    iv = t_interval([g for _, g, _ in A], bounds=(-1.0, 1.0))
-    assert len(ppo1) == 1 and "0.530 [" in ppo1[0] and f"{iv.low:.3f}" in ppo1[0]
-    assert len(_rows(text, "| 1 | DPO (β=0.1) |")) == 1 and not _rows(text, "| 2 | DPO")
-    assert len(_rows(text, "| 2 | best-of-64 |")) == 1 and not _rows(text, "| 2 | best-of-2 |")
-    assert len(_rows(text, "| B | PPO (β=0.05) |")) == 1 and str(BASELINE_GOLD) in _rows(text, "| B | PPO")[0]
+    assert len(row1) == 1 and "`ppo.kl_coef`=0.2" in row1[0] and "2 (1, 2)" in row1[0]
+    # policies of every group, with human labels; the DPO curve of the seeds in group B
+    ppo_b = _rows(text, "| B | PPO (β=0.05) |")
+    iv = t_interval([BASELINE_GOLD] + [g for _, g, _ in A], bounds=(-1.0, 1.0))
+    assert len(ppo_b) == 1 and f"{iv.mean:.3f} [" in ppo_b[0] and f"{iv.low:.3f}" in ppo_b[0]
+    assert len(_rows(text, "| B | DPO (β=0.1) |")) == 1 and not _rows(text, "| 1 | DPO")
+    assert len(_rows(text, "| 1 | best-of-64 |")) == 1 and not _rows(text, "| 1 | best-of-2 |")
     assert "0.200 (n=1)" in text  # a one-seed group shows its value without an interval
-    ppo3 = _rows(text, "| 3 | PPO (β=0.05) |")
-    assert "proxy reward (norm.)" in text and len(ppo3) == 1 and "| 1.50 (n=1) |" in ppo3[0]
+    ppo2 = _rows(text, "| 2 | PPO (β=0.05) |")
+    assert "proxy reward (norm.)" in text and len(ppo2) == 1 and "| 1.50 (n=1) |" in ppo2[0]
     assert "1234" not in text and "1.23e+03" not in text  # raw proxy never shown
     assert str(WORKSPACE_GOLD) not in text and str(FAILED_GOLD) not in text  # workspace, failed and errored excluded
 
@@ -254,10 +272,13 @@ def test_figure_joins_policies_per_group_and_method(tmp_path: Path, monkeypatch:
     assert compare_mod.plot_compare_frontier(groups, tmp_path / "f.png") is not None
     fig = captured["fig"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "1: ppo.kl_coef=0.05 · DPO (β=0.1) (n=3)" in labels
-    assert "1: ppo.kl_coef=0.05 · best-of-n (n=1…64) (n=3)" in labels
-    assert any(lb.startswith("B: baseline (HEAD, main, 0123abc): ppo.kl_coef=0.05 · PPO") for lb in labels)
-    assert not any(lb.startswith("3:") and "PPO" in lb for lb in labels)  # group 3 has no KL: no PPO point
+    # one legend entry per group (colour) and one per method (marker), never one per pair
+    assert labels[:3] == [
+        "B: baseline (HEAD, main, 0123abc): ppo.kl_coef=0.05 (n=4)",
+        "1: ppo.kl_coef=0.2 (n=2)",
+        "2: ppo.kl_coef=0.5 (n=1)",
+    ]
+    assert {"base policy", "PPO", "DPO", "best-of-n"} <= set(labels[3:]) and len(labels) == len(set(labels))
     ax = fig.axes[0]
     assert ax.get_ylabel().startswith("gold reward")
     bon_lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4]  # best-of-n joined over n=1, 4, 16, 64
