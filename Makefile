@@ -23,10 +23,12 @@ repro: setup
 # the seed study: the committed params re-run for each of STUDY_SEEDS through DVC's queue (every stage re-seeded),
 # aggregated with the committed run into reports/study/ (python -m reporting.study), which the report then cites.
 # Commit the default run first: the queue runs a snapshot of HEAD and the study reads each run from its commit.
+# STUDY_JOBS=2 runs two seeds at once (with OMP_NUM_THREADS=1 in the environment, so two runs do not oversubscribe 2 cores)
 STUDY_SEEDS ?= 1 2
+STUDY_JOBS ?= 1
 seeds: setup
 	for s in $(STUDY_SEEDS); do $(VENV)/bin/dvc exp run --queue -n seed-$$s -S seed=$$s || exit 1; done
-	$(VENV)/bin/dvc exp run --run-all -j 1
+	$(VENV)/bin/dvc exp run --run-all -j $(STUDY_JOBS)
 	$(PY) -m reporting.study
 	$(VENV)/bin/dvc repro report
 

@@ -39,7 +39,10 @@ from reporting.sections import (
 )
 
 log = logging.getLogger("rlhf_bench.reporting")
-PLOT_FILES = ("frontier.csv", "ppo_training.csv")
+PLOT_FILES = ("frontier.csv", "training.csv")
+STALE_PLOT_FILES = ("ppo_training.csv",)  # written by earlier versions (PPO's DVCLive scores and KL only)
+# training.csv column <- eval.csv column: held-out values on the frontier's prompts, the same for every method
+TRAINING_COLUMNS = {"proxy_reward": "proxy_reward_norm", "kl": "kl", "gold_reward": "gold_reward"}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -62,43 +65,47 @@ def _clear(folder: Path, names) -> None:
 def write_plot_data(ctx: Context, plots_dir: Path) -> None:
     """Long-format CSVs for `dvc plots` (dvc.yaml), one row per point with the reader's label of its series.
 
-    frontier.csv: series, method, sqrt_kl, gold_reward, proxy_reward; ppo_training.csv: series, update, scores, kl.
+    frontier.csv: series, method, sqrt_kl, gold_reward, proxy_reward; training.csv: series, method, update,
+    proxy_reward (base-policy std. units), kl, gold_reward from every trained curve's held-out eval.csv.
     DVC templates colour by a column, so one file serves every curve however many the params define.
     """
     plots_dir.mkdir(parents=True, exist_ok=True)
     if ctx.frontier is not None:
-        df, names = ctx.frontier, {c.name for c in ctx.curves}
-        out = pd.DataFrame(
-            {
-                "series": [
-                    ctx.label(c) + (" (final policy)" if m == "policy" and c in names else "")
-                    for m, c in zip(df["method"], df["curve"], strict=True)
-                ],
-                "method": df["method"],
-                "sqrt_kl": df["sqrt_kl"],
-                "gold_reward": df["gold_reward"],
-                "proxy_reward": df["proxy_reward"],
-            }
-        )
-        out.to_csv(plots_dir / "frontier.csv", index=False)
+        frontier_plot_data(ctx).to_csv(plots_dir / "frontier.csv", index=False)
+    training = training_plot_data(ctx)
+    if training is not None:
+        training.to_csv(plots_dir / "training.csv", index=False)
+
+
+def frontier_plot_data(ctx: Context) -> pd.DataFrame:
+    """frontier.csv's rows, a curve's final policy labelled apart from the curve's points."""
+    df, names = ctx.frontier, {c.name for c in ctx.curves}
+    return pd.DataFrame(
+        {
+            "series": [
+                ctx.label(c) + (" (final policy)" if m == "policy" and c in names else "")
+                for m, c in zip(df["method"], df["curve"], strict=True)
+            ],
+            "method": df["method"],
+            "sqrt_kl": df["sqrt_kl"],
+            "gold_reward": df["gold_reward"],
+            "proxy_reward": df["proxy_reward"],
+        }
+    )
+
+
+def training_plot_data(ctx: Context) -> pd.DataFrame | None:
+    """Every curve's held-out evaluation points (PPO, DPO, RLOO, GRPO alike); None when no curve has an eval.csv."""
     frames = []
     for curve in ctx.curves:
-        scores, kl = (data.live_curve(curve.folder / "live", f"objective/{n}") for n in ("scores", "kl"))
-        if scores is None and kl is None:
+        evals = data.load_eval(curve)
+        if evals is None:
             continue
-        merged = pd.merge(
-            *(
-                f.rename(columns={"value": n}) if f is not None else pd.DataFrame(columns=["step", n])
-                for f, n in ((scores, "scores"), (kl, "kl"))
-            ),
-            on="step",
-            how="outer",
-        )
+        values = {k: evals[v] if v in evals.columns else float("nan") for k, v in TRAINING_COLUMNS.items()}
         frames.append(
-            merged.rename(columns={"step": "update"}).assign(series=ctx.label(curve.name))[["series", "update", "scores", "kl"]]
+            pd.DataFrame({"series": ctx.label(curve.name), "method": curve.method, "update": evals["update"], **values})
         )
-    if frames:
-        pd.concat(frames, ignore_index=True).to_csv(plots_dir / "ppo_training.csv", index=False)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def render_report(
@@ -158,7 +165,7 @@ def render_report(
     if appendix is not None:
         _write_atomic(appendix, render_appendix(ctx, n_samples_shown))
     if plots_dir is not None:
-        _clear(Path(plots_dir), PLOT_FILES)
+        _clear(Path(plots_dir), PLOT_FILES + STALE_PLOT_FILES)
         write_plot_data(ctx, Path(plots_dir))
     _write_atomic(report_path, text)
     log.info("report: wrote %s and figures in %s", report_path, figures_dir)

@@ -93,6 +93,11 @@ class Context:
     def gold_name(self) -> str:
         return str(get(self.metrics, "run", "gold") or "gold")
 
+    @property
+    def colors(self) -> dict[str, str]:
+        """One colour per curve (figures.curve_colors), passed to every figure so a curve looks the same in each."""
+        return figures.curve_colors([(c.name, c.method) for c in self.curves])
+
     def figure_path(self, key: str) -> Path:
         return self.figures_dir / FIGURE_FILES[key]
 
@@ -504,14 +509,24 @@ def frontier_section(ctx: Context) -> str:
         ctx.dpi,
         curve_order=[c.name for c in ctx.curves],
         gold_name=ctx.gold_name,
+        colors=ctx.colors,
     )
     note = (
-        "Trained curves join their evaluation points in update order; best-of-n uses the unbiased all-subsets estimator over the "
-        "base policy's samples. Fits of Gao, Schulman & Hilton (2022), with d = √KL and rewards relative to the base policy, "
+        "The x axis is √KL, as in Gao, Schulman & Hilton (2022), with its ticks labelled in KL (nats). Left: gold reward in "
+        "its own units. Right: gold (solid) and proxy (dashed) of each curve on one axis, both in standard deviations of "
+        "their scores on base-policy samples, so the proxy pulling away from the gold is a gap between two lines of one "
+        "colour. Trained curves join their evaluation points in update order; best-of-n uses the unbiased all-subsets "
+        "estimator over the base policy's samples. Dotted: fits of Gao et al., with d = √KL and rewards relative to the base policy, "
         f"are drawn only when supported (β > 0, at least {MIN_POINTS} points), only over the fitted range of d and, for gold, "
         f"inside the gold's range [{figures.GOLD_RANGE[0]:g}, {figures.GOLD_RANGE[1]:g}]."
     )
-    return "\n\n".join([ctx.image(fig, "gold and proxy reward vs sqrt KL per method"), note, fits_table(ctx, fits)])
+    return "\n\n".join(
+        [
+            ctx.image(fig, "gold reward, and gold and proxy in base-policy std. units, vs KL per curve"),
+            note,
+            fits_table(ctx, fits),
+        ]
+    )
 
 
 # ---------------------------------------------------------------- methods at matched KL
@@ -635,6 +650,7 @@ def reward_model_section(ctx: Context, calibration: pd.DataFrame | None, scores:
         ece=as_float(rm.get("ece")),
         pearson=as_float(rm.get("gold_pearson")),
         gold_name=ctx.gold_name,
+        normalization=rm.get("normalization") if isinstance(rm.get("normalization"), dict) else None,
     )
     parts.append(
         ctx.image(fig, "reward-model calibration and proxy vs gold")
@@ -770,8 +786,41 @@ def diversity_section(ctx: Context) -> str:
 
 
 # ---------------------------------------------------------------- training curves
-def curve_panels(ctx: Context) -> list[figures.Panel]:
+TRAINING_STEP_LABEL = "training step (PPO/RLOO/GRPO update, DPO optimizer step)"
+# (eval.csv column, panel title, y label): what every trained curve is evaluated on, on the frontier's held-out prompts
+HELD_OUT_PANELS = (
+    ("proxy_reward_norm", "held-out proxy reward (base-policy std. units)", "proxy reward (base std. units)"),
+    ("kl", "held-out KL to the base policy (nats)", "KL(policy ‖ base policy), nats"),
+    ("gold_reward", "held-out gold reward", "gold reward"),
+)
+
+
+def eval_line(evals: pd.DataFrame, column: str) -> pd.DataFrame | None:
+    """One curve's held-out `column` as step, value, low, high (its 95% CI); None when the curve lacks it."""
+    if column not in evals.columns:
+        return None
+    ci = {k: evals[f"{column}_ci_{k}"] if f"{column}_ci_{k}" in evals.columns else np.nan for k in ("low", "high")}
+    df = pd.DataFrame({"step": evals["update"], "value": evals[column], **ci}).dropna(subset=["step", "value"])
+    return df if len(df) else None
+
+
+def held_out_panels(ctx: Context) -> list[figures.Panel]:
+    """Proxy, KL and gold of every trained curve (PPO, DPO, RLOO, GRPO) on its held-out evaluation points (eval.csv)."""
+    evals = [(c, e) for c in ctx.curves if (e := data.load_eval(c)) is not None]
+    colors = {ctx.label(c.name): color for c in ctx.curves if (color := ctx.colors.get(c.name))}
+    markers = {ctx.label(c.name): figures.curve_marker(c.method) for c in ctx.curves}
     panels = []
+    for column, title, ylabel in HELD_OUT_PANELS:
+        lines = [(ctx.label(c.name), df) for c, e in evals if (df := eval_line(e, column)) is not None]
+        if column == "gold_reward":
+            ylabel = f"{ylabel} ({ctx.gold_name})"
+        panels.append(figures.Panel(title, TRAINING_STEP_LABEL, ylabel, lines, colors, markers, in_legend=True))
+    return panels
+
+
+def curve_panels(ctx: Context) -> list[figures.Panel]:
+    """The held-out curves of every trained curve, then the pretraining and reward-model losses."""
+    panels = held_out_panels(ctx)
     for stage, title, ylabel in (
         ("base_policy", "Base policy: pretraining loss", "cross-entropy (nats/token)"),
         ("reward_model", "Reward model: training loss", "pairwise logistic loss (nats)"),
@@ -780,26 +829,22 @@ def curve_panels(ctx: Context) -> list[figures.Panel]:
         if found is not None:
             df, in_updates = found
             panels.append(figures.Panel(title, "optimizer update" if in_updates else "logging step", ylabel, [("loss", df)]))
-    for name, title, ylabel in (
-        ("objective/scores", "PPO: proxy score of rollouts", "reward-model score (TRL objective/scores)"),
-        ("objective/kl", "PPO: KL to the base policy", "KL (nats, TRL objective/kl)"),
-    ):
-        lines = [(ctx.label(c.name), df) for c in ctx.curves if (df := data.live_curve(c.folder / "live", name)) is not None]
-        panels.append(figures.Panel(title, "PPO update", ylabel, lines))
     return panels
 
 
 def curves_section(ctx: Context) -> str:
     fig = figures.plot_panels(curve_panels(ctx), ctx.figure_path("curves"), ctx.dpi)
     if fig is None:
-        return not_available("no DVCLive curves under `*/live/plots/metrics/`")
+        return not_available("no curve's `eval.csv` and no DVCLive loss under `*/live/plots/metrics/`")
     note = (
-        "Losses are DVCLive's per-step `loss.tsv`, one point per logging interval, against the optimizer update; "
-        "PPO's proxy score of its rollouts and its KL to the base policy are on separate panels, one line per curve."
+        "Top: every trained curve (PPO, DPO, RLOO, GRPO) on its held-out evaluation points (`eval.csv`, the prompts of the "
+        "frontier): proxy reward in base-policy standard units, KL to the base policy and gold reward, mean and 95% CI band, "
+        "against its training step (an update of this project's PPO trainer, `rl/ppo_trainer.py`, or of TRL's RLOO and "
+        "GRPO trainers; an optimizer step for DPO). One colour per curve, the same as in the frontier. Bottom: losses are "
+        "DVCLive's per-step `loss.tsv`, one point per logging interval, against the optimizer update."
     )
-    return "\n\n".join(
-        [ctx.image(fig, "training curves (pretraining loss, reward-model loss, PPO score and KL per curve)"), note]
-    )
+    alt = "training curves (held-out proxy, KL and gold per curve; pretraining and reward-model losses)"
+    return "\n\n".join([ctx.image(fig, alt), note])
 
 
 # ---------------------------------------------------------------- provenance

@@ -34,7 +34,7 @@ from pipeline.config import CURVE_KNOBS
 from pipeline.errors import OneLineParser
 from reporting.compare import Interval, Run, collect_runs, group_params, run_exp_show, t_interval
 from reporting.escape import escape_cell
-from reporting.figures import CURVE_COLORS, SQRT_KL_LABEL, mpl_text, new_figure, save_figure
+from reporting.figures import curve_colors, curve_marker, mpl_text, new_figure, save_figure, set_kl_axis
 from reporting.summary import KL_BUDGETS, curve_roles, matched_kl
 from reporting.tables import METHOD_LABELS, NA, fmt, md_table
 
@@ -250,12 +250,14 @@ def study_markdown(study: Mapping[str, Any], figure: str | None) -> str:
 
 def plot_study_frontier(study: Mapping[str, Any], path: Path, dpi: int = 110) -> Path | None:
     """Gold vs √KL per curve: each seed's points (faint) and the mean over seeds on a shared √KL grid with a min–max band.
-    The grid stops where the first seed's curve ends, so the mean never extrapolates."""
+    The grid stops where the first seed's curve ends, so the mean never extrapolates. Curves (keyed by role,
+    'ppo.curve1') get the report's colours and markers (reporting.figures.curve_colors), by method and order."""
     fig, axes = new_figure(1, 1, 8.0, 5.0)
     ax = axes[0, 0]
     drawn = False
-    for i, (role, agg) in enumerate(study["curves"].items()):
-        color = CURVE_COLORS[i % len(CURVE_COLORS)]
+    colors = curve_colors([(role, agg["method"]) for role, agg in study["curves"].items()])
+    for role, agg in study["curves"].items():
+        color = colors[role]
         seeds = [r["curves"][role]["points"] for r in study["runs"] if role in r["curves"]]
         curves = []
         for pts in seeds:
@@ -269,15 +271,13 @@ def plot_study_frontier(study: Mapping[str, Any], path: Path, dpi: int = 110) ->
         ys = np.array([np.interp(grid, cx, cy) for cx, cy in curves])
         ax.fill_between(grid, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.15, linewidth=0)
         label = f"{curve_label(agg['method'], agg['knob'])}: over-optimises in {agg['overoptimises_in']} of {agg['seeds']} seeds"
-        ax.plot(grid, ys.mean(axis=0), color=color, linewidth=2, label=mpl_text(label))
+        mean = ys.mean(axis=0)
+        marker = curve_marker(agg["method"])
+        ax.plot(grid, mean, color=color, linewidth=2, marker=marker, ms=5, markevery=8, label=mpl_text(label))
         drawn = True
     if not drawn:
         return None
-    kl_ticks = [0, 1, 4, 9, 16, 25, 36, 49, 64]
-    top = ax.get_xlim()[1]
-    ticks = [k for k in kl_ticks if np.sqrt(k) <= top]
-    ax.set_xticks([np.sqrt(k) for k in ticks], [str(k) for k in ticks])
-    ax.set_xlabel(SQRT_KL_LABEL + " (ticks: KL)")
+    set_kl_axis(ax)
     ax.set_ylabel("gold reward")
     ax.set_title(f"Gold vs KL over {study['n_seeds']} seeds: mean (line), min–max band, each seed (faint)", fontsize=9)
     ax.legend(loc="best", fontsize=7, frameon=True)

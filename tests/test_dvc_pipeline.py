@@ -13,6 +13,7 @@ from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_afte
 
 # the tiny profile runs every method's curves: PPO at two KL coefficients, DPO, RLOO and GRPO at one value each
 STAGES = [
+    "validate",
     "prepare",
     "base_policy",
     "preferences",
@@ -90,14 +91,15 @@ def test_every_method_trains_a_curve_on_the_frontier(repo):
 
 
 def test_params_changes_rerun_only_downstream(repo):
+    # validate checks the whole params.yaml on every change (about a second), before anything else
     set_param(repo, "report.n_samples_shown", 1)
-    assert ran_stages(dvc(repo, "repro").stdout) == ["report"]
+    assert ran_stages(dvc(repo, "repro").stdout) == ["validate", "report"]
     set_param(repo, "evaluate.bootstrap_samples", 60)
-    assert ran_stages(dvc(repo, "repro").stdout) == ["evaluate", "report"]
+    assert ran_stages(dvc(repo, "repro").stdout) == ["validate", "evaluate", "report"]
     dvc(repo, "exp", "apply", "HEAD", check=False)
     (repo / "params.yaml").write_text(_head_file(repo, "params.yaml"))
     dvc(repo, "checkout", "-f")
-    assert ran_stages(dvc(repo, "repro").stdout) in ([], ["evaluate", "report"])
+    assert ran_stages(dvc(repo, "repro").stdout) in ([], ["validate"], ["validate", "evaluate", "report"])
 
 
 def _head_file(repo, name):
@@ -128,7 +130,7 @@ def test_killed_runs_resume_to_the_same_metrics(repo):
 def test_experiment_run_and_diffs(repo):
     try:
         out = dvc(repo, "exp", "run", "-S", "curves.ppo_kl_coef=[0.05,0.5]", "-n", "kl05").stdout
-        assert ran_stages(out)[:2] == ["ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
+        assert ran_stages(out)[:3] == ["validate", "ppo@0.5", "generate"]  # ppo@0.05 is unchanged: a new value adds one stage
         params_diff = dvc(repo, "params", "diff").stdout
         assert "curves.ppo_kl_coef" in params_diff and "0.5" in params_diff
         # the DVC metrics name roles, not knob values: the second PPO curve is ppo.curve2 on both sides (issue 27)
@@ -153,6 +155,22 @@ def test_experiment_run_and_diffs(repo):
         restore_head(repo)
 
 
+def test_a_bad_key_stops_an_experiment_before_any_output_is_deleted(repo):
+    """`dvc exp run -S +ppo.kl_coef=0.05` (TRL's name; ours is curves.ppo_kl_coef): the validate stage fails first, with
+    one line naming the real key, and no stage that would delete its git-tracked results has run (issue 26)."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "results"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    try:
+        proc = dvc(repo, "exp", "run", "-S", "+ppo.kl_coef=0.05", check=False)
+        assert proc.returncode != 0
+        assert "this project's key is curves.ppo_kl_coef" in proc.stdout + proc.stderr
+        assert ran_stages(proc.stdout) == ["validate"]
+        assert [p for p in tracked if not (repo / p).exists()] == []
+    finally:
+        restore_head(repo)
+
+
 VOWELS_PLUGIN = '''def vowel_share(record):
     """share of the response's letters that are vowels"""
     letters = [c for c in record["response"].lower() if c.isalpha()]
@@ -171,8 +189,8 @@ def test_a_plugin_metric_reruns_only_evaluate_and_report_and_reaches_the_summary
         params.setdefault("evaluate", {})["metrics"] = {"vowel_share": {"fn": "plugins.vowels:vowel_share", "headline": True}}
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         stale = set(json.loads(dvc(repo, "status", "--json").stdout))
-        assert "evaluate" in stale and stale <= {"evaluate", "report"}, stale
-        assert ran_stages(dvc(repo, "repro").stdout) == ["evaluate", "report"]
+        assert "evaluate" in stale and stale <= {"validate", "evaluate", "report"}, stale
+        assert ran_stages(dvc(repo, "repro").stdout) == ["validate", "evaluate", "report"]
         summary = json.loads((repo / "results" / "summary.json").read_text())
         for entry in (summary["base"], summary["ppo"]["curve1"], summary["ppo"]["curve2"], summary["dpo"]["curve1"]):
             assert 0 < entry["vowel_share"] < 1
@@ -184,15 +202,17 @@ def test_a_plugin_metric_reruns_only_evaluate_and_report_and_reaches_the_summary
         restore_head(repo)
 
 
-def test_queued_experiments_in_parallel_and_compare(repo):
-    """`dvc exp run --queue` + `dvc queue start -j 2`, then the cross-experiment table (queued runs use the committed code)."""
+def test_queued_experiments_in_parallel_compare_and_the_seed_study(repo):
+    """`dvc exp run --queue` + `dvc queue start -j 2` (queued runs use the committed code), then the cross-experiment
+    table (the baseline joins the group of its seed run) and the seed study over the baseline and its seed run."""
     import time
 
     from tests.dvc_repo import sh
 
-    dvc(repo, "exp", "run", "--queue", "-S", "ppo.lr=0.001,0.002")
+    dvc(repo, "exp", "run", "--queue", "-n", "seed-9", "-S", "seed=9")  # every stage re-seeded
+    dvc(repo, "exp", "run", "--queue", "-n", "lr2", "-S", "ppo.lr=0.002")
     dvc(repo, "queue", "start", "-j", "2")
-    deadline = time.monotonic() + 420
+    deadline = time.monotonic() + 1500
     while time.monotonic() < deadline:
         status = dvc(repo, "queue", "status").stdout
         if status.count("Success") >= 2 or "Failed" in status:
@@ -201,7 +221,13 @@ def test_queued_experiments_in_parallel_and_compare(repo):
     assert status.count("Success") >= 2, status
     sh(repo, sys.executable, "-m", "reporting.compare", "--out-dir", "cmp")
     table = (repo / "cmp" / "compare.md").read_text()
-    assert "0.001" in table and "0.002" in table and "ppo.lr" in table
+    assert "0.002" in table and "ppo.lr" in table
+    assert len([ln for ln in table.splitlines() if ln.startswith("| B: ") and "| 2 (" in ln]) == 1, table
+    sh(repo, sys.executable, "-m", "reporting.study", "--out-dir", "study")
+    study = json.loads((repo / "study" / "seeds.json").read_text())
+    assert study["n_seeds"] == 2 and 9 in study["seeds"] and (repo / "study" / "seeds_frontier.png").is_file()
+    assert set(study["curves"]) == {"ppo.curve1", "ppo.curve2", "dpo.curve1", "rloo.curve1", "grpo.curve1"}
+    assert "of 2 |" in (repo / "study" / "seeds.md").read_text()
 
 
 def test_queued_report_only_change_reruns_only_report(repo):
@@ -219,7 +245,7 @@ def test_queued_report_only_change_reruns_only_report(repo):
             break
         time.sleep(3)
     assert "Success" in line, line
-    assert ran_stages(dvc(repo, "queue", "logs", "report-only").stdout) == ["report"]
+    assert ran_stages(dvc(repo, "queue", "logs", "report-only").stdout) == ["validate", "report"]
 
 
 def test_shared_remote_push_then_pull_into_a_fresh_clone(repo, tmp_path):

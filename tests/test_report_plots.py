@@ -61,7 +61,7 @@ def test_dvc_plots_show_renders_every_plot(tmp_path: Path) -> None:
         values = [v for layer in layers for v in (layer.get("data") or {}).get("values") or []]
         x = next(layer["encoding"]["x"]["field"] for layer in layers if "x" in layer.get("encoding", {}))
         assert len({v[x] for v in values}) > 1, f"{title}: a single x value"
-        if title.startswith(("Reward-KL", "PPO")):
+        if title.startswith(("Reward-KL", "Held-out")):
             assert content["encoding"]["color"]["field"] == "series"
             series = {v["series"] for v in values}
             assert "PPO (β=0.01)" in series and not any(s.startswith("ppo_kl") for s in series), (title, series)

@@ -10,12 +10,14 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
 from reporting import figures
 from reporting.render import render_report
-from reporting.sections import FIGURE_FILES, SECTION_TITLES
+from reporting.sections import FIGURE_FILES, SECTION_TITLES, TRAINING_STEP_LABEL
 from reporting.tables import fmt, fmt_ci
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
@@ -212,35 +214,210 @@ def _captured_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     return captured
 
 
+HELD_OUT_TITLES = [
+    "held-out proxy reward (base-policy std. units)",
+    "held-out KL to the base policy (nats)",
+    "held-out gold reward",
+]
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def _legend_colors(fig) -> dict[str, str]:
+    """Legend label -> colour of its handle (hex), over the figure's legends."""
+    return {
+        t.get_text(): to_hex(h.get_color())
+        for leg in fig.legends
+        for t, h in zip(leg.get_texts(), leg.legend_handles, strict=True)
+    }
+
+
+def _line_colors(ax) -> dict[str, str]:
+    return {ln.get_label(): to_hex(ln.get_color()) for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+
+
 def test_figures_use_human_labels_and_draw_only_supported_fits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     captured = _captured_figures(monkeypatch)
     _render(tmp_path, dpi=30)
     frontier = captured[FIGURE_FILES["frontier"]]
-    legend = [t.get_text() for leg in frontier.legends for t in leg.get_texts()]
+    legend = _legend_texts(frontier)
     assert legend[:3] == CURVE_LABELS and "best-of-n (n=1…64)" in legend and "base policy" in legend
     assert HOSTILE_POLICY in legend
     assert not any("ppo_kl" in t or "policy:" in t or t == "base" for t in legend)
+    # one entry per curve/policy, then what solid, dashed and dotted mean; one column, outside the axes
+    assert len(legend) == len(set(legend)) == 3 + 3 + 3 and legend[-3].startswith("gold (solid") and "proxy (dashed" in legend[-2]
+    frontier.draw_without_rendering()
+    box = frontier.legends[0].get_window_extent()
+    assert frontier.legends[0]._ncols == 1 and not any(box.overlaps(ax.get_tightbbox()) for ax in frontier.axes)
     axes = frontier.axes
-    assert axes[0].get_ylabel() == "gold reward (fluent_sentiment)" and "√KL" in axes[0].get_xlabel()
-    # dashed lines are fits: gold has 3 RL fits + best-of-n, proxy only best-of-n (the RL proxy fits have beta <= 0)
-    dashed = [[ln for ln in ax.get_lines() if ln.get_linestyle() == "--"] for ax in axes]
-    assert (len(dashed[0]), len(dashed[1])) == (4, 1)
-    for line in dashed[0]:
+    assert axes[0].get_ylabel() == "gold reward (fluent_sentiment)"
+    assert all(ax.get_xlabel() == "KL(policy ‖ base policy) in nats, on a √ scale" for ax in axes)
+    assert "std. units" in axes[1].get_ylabel() and "one scale" in axes[1].get_title()
+    # dotted lines are fits: gold has 3 RL fits + best-of-n, proxy only best-of-n (the RL proxy fits have beta <= 0)
+    dotted = [[ln for ln in ax.get_lines() if ln.get_linestyle() == ":"] for ax in axes]
+    assert (len(dotted[0]), len(dotted[1])) == (4, 1)
+    for line in dotted[0]:
         y = line.get_ydata()
         assert (y[~pd.isna(y)] <= 1).all() and (y[~pd.isna(y)] >= -1).all()
+    # right panel: each curve's gold (solid) and proxy (dashed) in its one colour; 3 RL curves + best-of-n are joined
+    solid = [to_hex(ln.get_color()) for ln in axes[1].get_lines() if ln.get_linestyle() == "-"]
+    dashed = [to_hex(ln.get_color()) for ln in axes[1].get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 4 and solid == dashed
     curves = captured[FIGURE_FILES["curves"]]
     titles = [ax.get_title() for ax in curves.axes if ax.get_visible()]
-    assert titles == [
-        "Base policy: pretraining loss",
-        "Reward model: training loss",
-        "PPO: proxy score of rollouts",
-        "PPO: KL to the base policy",
-    ]
-    for ax in curves.axes[2:4]:
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == CURVE_LABELS and ax.get_xlabel() == "PPO update"
+    assert titles == [*HELD_OUT_TITLES, "Base policy: pretraining loss", "Reward model: training loss"]
+    assert _legend_texts(curves) == CURVE_LABELS
+    for ax in curves.axes[:3]:
+        assert list(_line_colors(ax)) == CURVE_LABELS and ax.get_xlabel() == TRAINING_STEP_LABEL
+    assert not any("TRL" in ax.get_title() + ax.get_ylabel() + ax.get_xlabel() for ax in curves.axes)
+    # held-out points from eval.csv: KL of PPO (β=0.01) at each update
+    evals = pd.read_csv(FIXTURE / "curves" / "ppo" / "kl0.01" / "eval.csv")
+    kl_line = curves.axes[1].get_lines()[0]
+    assert list(kl_line.get_xdata()) == list(evals["update"]) and list(kl_line.get_ydata()) == list(evals["kl"])
     # losses come from the per-step loss.tsv (8 logged points, every 5 updates), not the one-row train/loss.tsv
-    x = curves.axes[0].get_lines()[0].get_xdata()
-    assert list(x) == [5, 10, 15, 20, 25, 30, 35, 40] and curves.axes[0].get_xlabel() == "optimizer update"
+    x = curves.axes[3].get_lines()[0].get_xdata()
+    assert list(x) == [5, 10, 15, 20, 25, 30, 35, 40] and curves.axes[3].get_xlabel() == "optimizer update"
+
+
+def test_frontier_ticks_are_kl_values_on_a_sqrt_axis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = _captured_figures(monkeypatch)
+    _render(tmp_path, dpi=30)
+    for ax in captured[FIGURE_FILES["frontier"]].axes:
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        # the fixture reaches KL 9 (√KL 3): ticks at √k labelled k
+        assert labels == ["0", "1", "2", "4", "9"]
+        assert np.allclose(ax.get_xticks(), np.sqrt([0, 1, 2, 4, 9]))
+        assert ax.get_xlim()[1] >= 3.0
+
+
+def test_kl_ticks_are_squares_thinned_to_the_data() -> None:
+    assert figures.kl_ticks(40.8) == [0, 1, 2, 4, 9, 16, 25, 36]
+    assert figures.kl_ticks(0.6) == [0, 0.1, 0.25, 0.5]
+    many = figures.kl_ticks(2500)
+    assert len(many) <= 11 and many[0] == 0 and all(float(np.sqrt(k)).is_integer() for k in many)
+
+
+def test_curve_colors_one_hue_family_per_method() -> None:
+    curves = [
+        ("p1", "ppo"),
+        ("p2", "ppo"),
+        ("d1", "dpo"),
+        ("r1", "rloo"),
+        ("g1", "grpo"),
+        ("best_of_n", "best_of_n"),
+        ("base", "policy"),
+    ]
+    colors = figures.curve_colors(curves)
+    assert colors["best_of_n"] == to_hex(figures.BEST_OF_N_COLOR) and colors["base"] == "#000000"
+    assert len(set(colors.values())) == len(curves)
+    rgb = {k: np.array([int(v[i : i + 2], 16) for i in (1, 3, 5)]) for k, v in colors.items()}
+    assert all(rgb[k].argmax() == 2 for k in ("p1", "p2"))  # blues
+    assert rgb["d1"].argmax() == 1 and rgb["g1"].argmax() == 0  # green, red
+    assert rgb["r1"][2] > rgb["r1"][1] and rgb["r1"][0] > rgb["r1"][1]  # purple
+    assert rgb["p1"].sum() < rgb["p2"].sum()  # darkest first
+    # a curve's colour depends on its method and its place among that method's curves only
+    assert figures.curve_colors([("p1", "ppo"), ("p2", "ppo")]) == {k: colors[k] for k in ("p1", "p2")}
+
+
+def _results_with_more_methods(tmp: Path) -> Path:
+    """The fixture plus a DPO and an RLOO curve (the β=0.03 PPO curve's points, DPO's at twice the steps)."""
+    results = tmp / "results"
+    shutil.copytree(FIXTURE, results)
+    metrics = json.loads((results / "metrics.json").read_text())
+    frontier = pd.read_csv(results / "frontier.csv")
+    source = frontier[(frontier["curve"] == "ppo_kl0p03") & (frontier["method"] == "ppo")]
+    for method, knob, name in (("dpo", 0.1, "dpo_kl0p1"), ("rloo", 0.05, "rloo_kl0p05")):
+        folder = results / "curves" / method / f"kl{knob:g}"
+        folder.mkdir(parents=True)
+        evals = pd.read_csv(FIXTURE / "curves" / "ppo" / "kl0.03" / "eval.csv")
+        evals["update"] *= 2 if method == "dpo" else 1
+        evals.to_csv(folder / "eval.csv", index=False)
+        metrics["curves"][name] = {"folder": f"results/curves/{method}/kl{knob:g}", "knob": knob, "method": method}
+        frontier = pd.concat([frontier, source.assign(method=method, curve=name, knob=knob)], ignore_index=True)
+    (results / "metrics.json").write_text(json.dumps(metrics))
+    frontier.to_csv(results / "frontier.csv", index=False)
+    return results
+
+
+def test_every_method_in_the_training_figure_with_its_frontier_colour(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = _captured_figures(monkeypatch)
+    _render(tmp_path / "out", _results_with_more_methods(tmp_path), dpi=30)
+    labels = ["DPO (β=0.1)", *CURVE_LABELS, "RLOO (β=0.05)"]  # by method, then knob
+    curves, frontier = captured[FIGURE_FILES["curves"]], captured[FIGURE_FILES["frontier"]]
+    assert _legend_texts(curves) == labels
+    front = _legend_colors(frontier)
+    for ax in curves.axes[:3]:
+        colors = _line_colors(ax)
+        assert list(colors) == labels
+        assert all(colors[label] == front[label] for label in labels)
+        markers = {ln.get_label(): ln.get_marker() for ln in ax.get_lines() if ln.get_label() in labels}
+        assert (markers["DPO (β=0.1)"], markers["PPO (β=0.01)"], markers["RLOO (β=0.05)"]) == ("D", "o", "^")
+    dpo = next(ln for ln in curves.axes[0].get_lines() if ln.get_label() == "DPO (β=0.1)")
+    assert dpo.get_xdata()[-1] == 200  # DPO's own optimizer steps
+    assert len(set(front[label] for label in labels)) == len(labels)
+    training = pd.read_csv(tmp_path / "out" / "reports" / "plots" / "training.csv")
+    assert set(training["method"]) == {"ppo", "dpo", "rloo"} and set(training["series"]) == set(labels)
+
+
+def test_reward_model_proxy_axis_in_base_policy_std_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = _captured_figures(monkeypatch)
+    _render(tmp_path, dpi=30)
+    fig = captured[FIGURE_FILES["reward_model"]]
+    calibration_ax, scatter_ax = fig.axes
+    norm = _metrics()["reward_model"]["normalization"]
+    scores = pd.read_csv(FIXTURE / "reward_model" / "scores.csv")
+    y = scatter_ax.collections[0].get_offsets()[:, 1]
+    assert np.allclose(y, (scores["proxy"] - norm["mean"]) / norm["std"])
+    assert scatter_ax.get_ylabel() == "proxy reward (base-policy std. units)"
+    trend = [t.get_text() for t in scatter_ax.get_legend().get_texts() if "least-squares" in t.get_text()]
+    slope = np.polyfit(scores["gold"], (scores["proxy"] - norm["mean"]) / norm["std"], 1)[0]
+    assert trend == [f"least-squares line, slope {slope:.3g} (std. units per gold unit)"]
+    # calibration bins carry 95% Wilson intervals from their counts
+    calibration = pd.read_csv(FIXTURE / "reward_model" / "calibration.csv")
+    lo, hi = figures.wilson_interval(calibration["observed"], calibration["count"])
+    assert ((lo < calibration["observed"]) & (calibration["observed"] < hi)).all()
+    segments = next(c for c in calibration_ax.collections if len(c.get_segments()) == len(calibration)).get_segments()
+    assert np.allclose([s[:, 1].min() for s in segments], lo) and np.allclose([s[:, 1].max() for s in segments], hi)
+
+
+def test_reward_model_standardises_base_samples_and_falls_back_to_raw(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = _captured_figures(monkeypatch)
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"gold": rng.uniform(-1, 1, 400), "proxy": rng.normal(-5.0, 2.0, 400)})
+    norm = {"mean": float(scores["proxy"].mean()), "std": float(scores["proxy"].std())}
+    figures.plot_reward_model(None, scores, tmp_path / "a.png", 30, normalization=norm)
+    y = captured["a.png"].axes[0].collections[0].get_offsets()[:, 1]
+    assert abs(y.mean()) < 1e-9 and y.std(ddof=1) == pytest.approx(1.0)
+    figures.plot_reward_model(None, scores, tmp_path / "b.png", 30, normalization=None)
+    ax = captured["b.png"].axes[0]
+    assert np.allclose(ax.collections[0].get_offsets()[:, 1], scores["proxy"]) and "raw" in ax.get_ylabel()
+
+
+def test_wilson_interval() -> None:
+    lo, hi = figures.wilson_interval(np.array([0.5, 1.0, 0.3]), np.array([100, 10, 0]))
+    assert lo[0] == pytest.approx(0.4038, abs=1e-4) and hi[0] == pytest.approx(0.5962, abs=1e-4)
+    assert hi[1] == pytest.approx(1.0) and lo[1] == pytest.approx(0.7225, abs=1e-4) and np.isnan(lo[2])
+
+
+def test_study_frontier_uses_the_report_colours(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from reporting import study
+
+    captured: dict[str, object] = {}
+    monkeypatch.setattr(study, "save_figure", lambda fig, path, dpi: captured.setdefault("fig", fig) and path)
+    points = {"kl": [0.0, 1.0, 4.0], "gold_reward": [0.0, 0.2, 0.1]}
+    aggs = {
+        role: {"method": m, "knob": k, "overoptimises_in": 0, "seeds": 1}
+        for role, m, k in (("dpo.curve1", "dpo", 0.1), ("ppo.curve1", "ppo", 0.01), ("ppo.curve2", "ppo", 0.1))
+    }
+    data = {"n_seeds": 1, "curves": aggs, "runs": [{"curves": {r: {"points": points} for r in aggs}}]}
+    study.plot_study_frontier(data, tmp_path / "s.png", 30)
+    ax = captured["fig"].axes[0]
+    expected = figures.curve_colors([("dpo.curve1", "dpo"), ("ppo.curve1", "ppo"), ("ppo.curve2", "ppo")])
+    wide = [to_hex(ln.get_color()) for ln in ax.get_lines() if ln.get_linewidth() == 2]
+    assert wide == list(expected.values())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "4"]
 
 
 def test_plot_data_for_dvc_plots(rendered: tuple[Path, str]) -> None:
@@ -248,9 +425,33 @@ def test_plot_data_for_dvc_plots(rendered: tuple[Path, str]) -> None:
     plots = report.parent / "reports" / "plots"
     frontier = pd.read_csv(plots / "frontier.csv")
     assert {"PPO (β=0.01)", "best-of-n", "base policy", HOSTILE_POLICY} <= set(frontier["series"])
-    training = pd.read_csv(plots / "ppo_training.csv")
-    assert sorted(set(training["series"])) == sorted(CURVE_LABELS)
+    training = pd.read_csv(plots / "training.csv")
+    assert list(training.columns) == ["series", "method", "update", "proxy_reward", "kl", "gold_reward"]
+    assert sorted(set(training["series"])) == sorted(CURVE_LABELS) and set(training["method"]) == {"ppo"}
     assert all(g["update"].nunique() > 1 for _, g in training.groupby("series"))
+    evals = pd.read_csv(FIXTURE / "curves" / "ppo" / "kl0.01" / "eval.csv")
+    first = training[training["series"] == "PPO (β=0.01)"]
+    assert list(first["proxy_reward"]) == list(evals["proxy_reward_norm"]) and list(first["gold_reward"]) == list(
+        evals["gold_reward"]
+    )
+    assert not (plots / "ppo_training.csv").exists()
+
+
+def test_dvc_yaml_plots_read_the_training_data() -> None:
+    yaml = pytest.importorskip("yaml")
+    plots = yaml.safe_load((Path(__file__).parent.parent / "dvc.yaml").read_text())["plots"]
+    training = {
+        col: entry
+        for plot in plots
+        for entry in plot.values()
+        for path, col in (entry.get("y") or {}).items()
+        if path == "reports/plots/training.csv"
+    }
+    assert set(training) == {"proxy_reward", "kl", "gold_reward"}
+    assert all(e["x"] == "update" and e["x_label"] == TRAINING_STEP_LABEL for e in training.values())
+    assert all(e["template"] == "reports/plot_templates/series_linear.json" for e in training.values())  # colour by series
+    text = json.dumps(plots)
+    assert "ppo_training" not in text and "TRL" not in text
 
 
 # ---------------------------------------------------------------- other sections

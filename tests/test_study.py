@@ -70,7 +70,9 @@ def test_per_curve_counts_and_across_seed_intervals():
     assert second["overoptimises_in"] == 0 and study["curves"]["dpo.curve1"]["overoptimises_in"] == 0
     expected = t_interval([0.2, 0.3, 0.1], bounds=(-1.0, 1.0))
     assert first["peak_gold"]["mean"] == pytest.approx(expected.mean)
-    assert first["peak_gold"]["ci_low"] == pytest.approx(expected.low) and first["peak_gold"]["ci_high"] == pytest.approx(expected.high)
+    assert first["peak_gold"]["ci_low"] == pytest.approx(expected.low) and first["peak_gold"]["ci_high"] == pytest.approx(
+        expected.high
+    )
     assert first["peak_kl"]["mean"] == pytest.approx(5.0) and first["gold_drop"]["mean"] == pytest.approx(0.4)
 
 

@@ -10,7 +10,20 @@ import pytest
 
 from tests.dvc_repo import BIN, commit, dvc, make_repo, ran_stages, repro_killed_when, set_param, sh
 
-STAGES = ["prepare", "base_policy", "preferences", "reward_model", "ppo", "dpo", "rloo", "grpo", "generate", "evaluate", "report"]
+STAGES = [
+    "validate",
+    "prepare",
+    "base_policy",
+    "preferences",
+    "reward_model",
+    "ppo",
+    "dpo",
+    "rloo",
+    "grpo",
+    "generate",
+    "evaluate",
+    "report",
+]
 SUBJECTS = [
     "the weather",
     "my garden",

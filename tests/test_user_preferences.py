@@ -130,7 +130,7 @@ def test_real_style_preference_file_runs_dvc_repro_end_to_end(tmp_path):
     commit(repo, "a real-style preference file")
     proc = sh(repo, str(BIN / "dvc"), "repro", timeout=1800)  # eleven stages: past dvc()'s 600 s on a busy 2-core machine
     assert {name.split("@")[0] for name in ran_stages(proc.stdout)} == {
-        "prepare", "base_policy", "preferences", "reward_model", "ppo", "dpo", "rloo", "grpo", "generate", "evaluate", "report"
+        "validate", "prepare", "base_policy", "preferences", "reward_model", "ppo", "dpo", "rloo", "grpo", "generate", "evaluate", "report"
     }  # fmt: skip
     log = proc.stdout + proc.stderr
     # the 3 rows with an empty last answer are dropped with one line (in each stage that reads the file) and counted
