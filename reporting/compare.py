@@ -565,10 +565,10 @@ def _err(ivs: Sequence[Interval]) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------- entry point
-def run_exp_show(repo_dir: Path) -> list[dict[str, Any]]:
-    """`dvc exp show --json` of the repository at `repo_dir`, parsed."""
+def run_exp_show(repo_dir: Path, *args: str) -> list[dict[str, Any]]:
+    """`dvc exp show --json [args]` of the repository at `repo_dir`, parsed."""
     proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo_dir, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "dvc", "exp", "show", "--json", *args], cwd=repo_dir, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise RuntimeError(f"dvc exp show --json failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")

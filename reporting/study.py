@@ -297,8 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m reporting.study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     parser.add_argument("--input", type=Path, default=None, help="a saved `dvc exp show --json` output (default: run it)")
+    parser.add_argument("--rev", default=None, help="the baseline commit the seed experiments were queued from (default: HEAD)")
     args = parser.parse_args(argv)
-    records = json.loads(args.input.read_text()) if args.input else run_exp_show(Path.cwd())
+    records = (
+        json.loads(args.input.read_text()) if args.input else run_exp_show(Path.cwd(), *(["--rev", args.rev] if args.rev else []))
+    )
     group = members(collect_runs(records))
     if len(group) < 2:
         print("error: the study needs the baseline and at least one finished seed experiment; run `make seeds`", file=sys.stderr)

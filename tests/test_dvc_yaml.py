@@ -92,8 +92,31 @@ def test_params_sections_exist():
     fields = Params.model_fields
     for name, stage in stages().items():
         for entry in stage.get("params", []):
+            if isinstance(entry, dict):  # `- params.yaml:` (no keys): the whole file, as the validate stage tracks it
+                assert entry == {"params.yaml": None} and name == "validate", f"stage {name}: {entry}"
+                continue
             section = entry.split(".")[0]
             assert section in fields, f"stage {name}: unknown params key {entry}"
+
+
+def test_every_stage_runs_after_validate():
+    """validate checks the whole params.yaml; every other stage must come after it (through prepare), or DVC could
+    delete that stage's outputs before a bad key is refused."""
+    all_stages = stages()
+    assert all_stages["validate"]["params"] == [{"params.yaml": None}]
+    marker = next(iter(all_stages["validate"]["outs"][0]))
+    assert all_stages["validate"]["outs"][0][marker] == {"cache": False, "persist": True}
+    outputs = {name: {next(iter(o)) if isinstance(o, dict) else o for o in st.get("outs", [])} for name, st in all_stages.items()}
+
+    def upstream(name: str, seen: set[str]) -> set[str]:
+        deps = set(all_stages[name].get("deps", []))
+        for other, outs in outputs.items():
+            if other not in seen and any(d == o or d.startswith(o + "/") or o.startswith(d + "/") for d in deps for o in outs):
+                seen.add(other)
+                upstream(other, seen)
+        return seen
+
+    assert [n for n in all_stages if n != "validate" and "validate" not in upstream(n, set())] == []
 
 
 def test_curve_folders_match_dvc_rendering_for_int_and_float_knobs(tmp_path):
