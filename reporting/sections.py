@@ -23,6 +23,7 @@ from reporting.escape import code, escape_cell, escape_inline
 from reporting.fits import MIN_POINTS, GaoFit, fit_frontier
 from reporting.matched import best_gold_point, matched_kl_table, winner_at_kl
 from reporting.provenance import GitInfo
+from reporting.study import curve_label, interval_cell
 from reporting.summary import curve_roles
 from reporting.tables import METHOD_LABELS, NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
 
@@ -164,10 +165,6 @@ def study_covers(study: Mapping[str, Any] | None, metrics: Mapping[str, Any]) ->
     return True
 
 
-def study_curve_label(c: Mapping[str, Any]) -> str:
-    return f"{METHOD_LABELS.get(c['method'], c['method'])} (β={c['knob']:g})"
-
-
 def seeds_sentence(ctx: Context) -> str:
     """How many seeds carry the finding, from the seed study; or that this is one seed."""
     if not ctx.study:
@@ -176,7 +173,10 @@ def seeds_sentence(ctx: Context) -> str:
             "this report then states in how many seeds each curve over-optimises."
         )
     n = ctx.study["n_seeds"]
-    parts = [f"{escape_cell(study_curve_label(c))} in {c['overoptimises_in']} of {n}" for c in ctx.study["curves"].values()]
+    parts = [
+        f"{escape_cell(curve_label(c['method'], c['knob']))} in {c['overoptimises_in']} of {n}"
+        for c in ctx.study["curves"].values()
+    ]
     link = f"[seed study]({ctx.link(ctx.study_dir / 'seeds.md')})" if ctx.study_dir else "seed study"
     return f"**Across {n} seeds** ({link}), a curve over-optimises in: " + "; ".join(parts) + "."
 
@@ -263,26 +263,18 @@ def summary_section(ctx: Context) -> str:
 
 
 # ---------------------------------------------------------------- across seeds
-def _study_cell(stat: Mapping[str, Any]) -> str:
-    if stat.get("mean") is None:
-        return NA
-    if stat.get("ci_low") is None:
-        return fmt(stat["mean"])
-    return f"{fmt(stat['mean'])} [{fmt(stat['ci_low'])}, {fmt(stat['ci_high'])}]"
-
-
 def seeds_section(ctx: Context) -> str:
     if not ctx.study:
         return seeds_sentence(ctx)
     n = ctx.study["n_seeds"]
     rows = [
         [
-            escape_cell(study_curve_label(c)),
+            escape_cell(curve_label(c["method"], c["knob"])),
             f"{c['overoptimises_in']} of {c['seeds']}",
-            _study_cell(c["peak_kl"]),
-            _study_cell(c["peak_gold"]),
-            _study_cell(c["last_gold"]),
-            _study_cell(c["gold_drop"]),
+            interval_cell(c["peak_kl"]),
+            interval_cell(c["peak_gold"]),
+            interval_cell(c["last_gold"]),
+            interval_cell(c["gold_drop"]),
         ]
         for c in ctx.study["curves"].values()
     ]

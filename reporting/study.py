@@ -178,7 +178,8 @@ def curve_label(method: str, knob: Any) -> str:
     return f"{METHOD_LABELS.get(method, method)} (β={knob:g})"
 
 
-def _cell(stat: Mapping[str, Any]) -> str:
+def interval_cell(stat: Mapping[str, Any]) -> str:
+    """'mean [low, high]' of an across-seed summary; the mean alone with one seed; n/a without a value."""
     if stat.get("mean") is None:
         return NA
     if stat.get("ci_low") is None:
@@ -206,7 +207,7 @@ def study_markdown(study: Mapping[str, Any], figure: str | None) -> str:
         [
             escape_cell(curve_label(c["method"], c["knob"])),
             f"{c['overoptimises_in']} of {c['seeds']}",
-            *(_cell(c[f]) for f in CURVE_FIELDS),
+            *(interval_cell(c[f]) for f in CURVE_FIELDS),
         ]
         for c in study["curves"].values()
     ]
@@ -215,7 +216,12 @@ def study_markdown(study: Mapping[str, Any], figure: str | None) -> str:
     lines += ["## Per method: gold at matched KL", ""]
     budgets = [f"gold_at_kl{k}" for k in KL_BUDGETS]
     rows = [
-        [escape_cell(METHOD_LABELS.get(m, m)), *(_cell(v[b]) for b in budgets), _cell(v["best_gold"]), _cell(v["best_gold_kl"])]
+        [
+            escape_cell(METHOD_LABELS.get(m, m)),
+            *(interval_cell(v[b]) for b in budgets),
+            interval_cell(v["best_gold"]),
+            interval_cell(v["best_gold_kl"]),
+        ]
         for m, v in study["methods"].items()
     ]
     lines += [
