@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import configparser
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reporting.render import render_report
+from tests.test_report_plots import dvc_project_with_plots
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
@@ -39,19 +38,7 @@ def test_the_repo_config_uses_the_offline_template():
 
 @pytest.mark.skipif(not DVC.is_file(), reason="dvc is not installed in this environment")
 def test_dvc_plots_show_writes_a_page_with_no_network_reference(tmp_path: Path):
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "reports" / "plot_templates", tmp_path / "reports" / "plot_templates")
-    shutil.copytree(FIXTURE, tmp_path / "results")
-    render_report(
-        tmp_path / "results",
-        tmp_path / "REPORT.md",
-        tmp_path / "reports" / "figures",
-        plots_dir=tmp_path / "reports" / "plots",
-        repo_dir=tmp_path,
-        dpi=20,
-    )
-    subprocess.run([str(DVC), "init", "--no-scm", "-q"], cwd=tmp_path, check=True, capture_output=True)
+    dvc_project_with_plots(tmp_path)
     with open(tmp_path / ".dvc" / "config", "a") as f:
         f.write("[plots]\n    html_template = ../reports/plot_templates/offline.html\n")
     subprocess.run([str(DVC), "plots", "show", "-o", "out"], cwd=tmp_path, check=True, capture_output=True, text=True)

@@ -35,8 +35,9 @@ def test_plot_definitions_read_per_step_files_and_one_unit_per_axis() -> None:
         assert template in ("linear", "scatter") or (ROOT / template).is_file(), title
 
 
-@pytest.mark.skipif(not DVC.is_file(), reason="dvc is not installed in this environment")
-def test_dvc_plots_show_renders_every_plot(tmp_path: Path) -> None:
+def dvc_project_with_plots(tmp_path: Path) -> None:
+    """A DVC project (no git) at tmp_path holding dvc.yaml, the plot templates and the report's plot data of the
+    fixture results: what `dvc plots show` reads."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     shutil.copytree(ROOT / "reports" / "plot_templates", tmp_path / "reports" / "plot_templates")
@@ -50,6 +51,11 @@ def test_dvc_plots_show_renders_every_plot(tmp_path: Path) -> None:
         dpi=20,
     )
     subprocess.run([str(DVC), "init", "--no-scm", "-q"], cwd=tmp_path, check=True, capture_output=True)
+
+
+@pytest.mark.skipif(not DVC.is_file(), reason="dvc is not installed in this environment")
+def test_dvc_plots_show_renders_every_plot(tmp_path: Path) -> None:
+    dvc_project_with_plots(tmp_path)
     proc = subprocess.run([str(DVC), "plots", "show", "--json"], cwd=tmp_path, check=True, capture_output=True, text=True)
     shown = json.loads(proc.stdout)
     assert not shown.get("errors"), shown.get("errors")
