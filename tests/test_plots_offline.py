@@ -4,11 +4,14 @@ reports/plot_templates/offline.html, which inlines Vega, Vega-Lite and vega-embe
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 import yaml
 
@@ -47,3 +50,30 @@ def test_dvc_plots_show_writes_a_page_with_no_network_reference(tmp_path: Path):
     assert page.count("vegaEmbed(") >= 1 and "vega@5.20.2" in page
     # every plot of dvc.yaml is on the page
     assert page.count("<div id = ") == len(yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# .ci/run installs Debian's chromium and sets this, so CI runs the browser test rather than skipping it
+REQUIRE_BROWSER = os.environ.get("RLHF_BENCH_REQUIRE_BROWSER") == "1"
+
+
+@pytest.mark.skipif(not DVC.is_file(), reason="dvc is not installed in this environment")
+@pytest.mark.skipif(not CHROMIUM and not REQUIRE_BROWSER, reason="no chromium (apt-get install chromium)")
+def test_the_plots_page_renders_in_a_headless_browser_with_the_network_blocked(tmp_path: Path):
+    """Opened in headless Chromium that cannot resolve any host, every plot of the page draws its marks."""
+    assert CHROMIUM, "RLHF_BENCH_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)"
+    dvc_project_with_plots(tmp_path)
+    with open(tmp_path / ".dvc" / "config", "a") as f:
+        f.write("[plots]\n    html_template = ../reports/plot_templates/offline.html\n")
+    subprocess.run([str(DVC), "plots", "show", "-o", "out"], cwd=tmp_path, check=True, capture_output=True, text=True)
+    page = (tmp_path / "out" / "index.html").as_uri()
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND"]
+    browser += ["--virtual-time-budget=15000", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", page], check=True, capture_output=True, text=True, timeout=180).stdout
+    n_plots = len(yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"])
+    # vega-embed draws each chart into a <canvas class="marks"> once the libraries have run
+    assert len(re.findall(r'<canvas[^>]*class="marks"', dom)) == n_plots, dom[:2000]
+    shot = tmp_path / "plots.png"
+    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1280,2400", page], capture_output=True, timeout=180)
+    pixels = plt.imread(shot)[..., :3]
+    assert pixels.std() > 0.05, "the screenshot is blank"
