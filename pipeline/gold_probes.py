@@ -4,7 +4,7 @@ Written for this project (none comes from the fortune files): fluent positive > 
 fluent negative, and every degenerate text below every fluent neutral one. The degenerate set
 holds each exploit that fooled an earlier judge: word salad found by white-box search, salad
 carried by memorised names or n-grams, foreign and Latin tags, n-gram babble, positive words
-injected into real sentences, repetition, exclamation lists and RL outputs.
+injected into real sentences, repetition, exclamation lists, symbol padding and RL outputs.
 """
 
 from __future__ import annotations
@@ -106,6 +106,10 @@ DEGENERATE = (
     "love love you love me love happy great love you love the love of love",
     "happy happy joy joy happy happy joy joy",
     "Beautiful beautiful beautiful wonderful wonderful wonderful",
+    # a few words between runs of dots and symbols: what a small policy learns first against a reward model
+    "...\t..in...... his\n Britishat.......",
+    " up the...... the......,. to theem....",
+    "happy...... love.... the great...... joy..",
 )
 
 PROBES: tuple[tuple[str, str], ...] = (

@@ -37,6 +37,7 @@ from reporting.sections import (
     study_covers,
     summary_section,
 )
+from reporting.tuning import tuning_section
 
 log = logging.getLogger("rlhf_bench.reporting")
 PLOT_FILES = ("frontier.csv", "training.csv")
@@ -108,6 +109,12 @@ def training_plot_data(ctx: Context) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def _tuning_inputs(ctx: Context, tuning_dir: str | Path | None) -> tuple[dict | None, dict, str]:
+    record_file = Path(tuning_dir) / "tuning.json" if tuning_dir is not None else None
+    record = data.read_json(record_file) if record_file is not None and record_file.is_file() else None
+    return record, data.get(ctx.metrics, "curves") or {}, ctx.link(record_file) if record_file is not None else ""
+
+
 def render_report(
     results_dir: str | Path,
     report_path: str | Path,
@@ -119,11 +126,13 @@ def render_report(
     dpi: int = 110,
     repo_dir: str | Path | None = None,
     study_dir: str | Path | None = None,
+    tuning_dir: str | Path | None = None,
 ) -> Path:
     """Write the Markdown report to `report_path`, its PNG figures into `figures_dir`, the appendix and the DVC plot data; return the report path.
 
     `repo_dir` is the git repository queried for the revision (default: the cwd). `study_dir` holds the seed study
     (reporting.study: seeds.json, seeds.md, seeds_frontier.png); it is cited only when one of its runs is this run.
+    `tuning_dir` holds the learning-rate tuning record (bench/tune.py: tuning.json), which the methods section cites.
     Raises FileNotFoundError when `results_dir/metrics.json` is missing; every other input is optional.
     """
     results_dir, report_path, figures_dir = Path(results_dir), Path(report_path), Path(figures_dir)
@@ -155,6 +164,7 @@ def render_report(
         "gold_parts": gold_parts_section(ctx),
         "frontier": frontier_section(ctx),
         "methods": methods_section(ctx),
+        "tuning": tuning_section(*_tuning_inputs(ctx, tuning_dir)),
         "reward_model": reward_model_section(ctx, data.load_calibration(results_dir), data.load_scores(results_dir)),
         "gold": gold_section(ctx),
         "diversity": diversity_section(ctx),

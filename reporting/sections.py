@@ -34,6 +34,7 @@ SECTION_TITLES = {
     "gold_parts": "What moved the gold: sentiment, fluency, repetition",
     "frontier": "Reward–KL frontier",
     "methods": "Methods at matched KL",
+    "tuning": "How each method's learning rate was chosen",
     "reward_model": "Reward-model quality",
     "gold": "Gold scorer sanity",
     "diversity": "Diversity of the final policies",

@@ -20,11 +20,13 @@ from pipeline.config import PPOConfig, SamplingConfig
 from pipeline.errors import ConfigError
 from pipeline.generation import (
     Batch,
+    fit_prompt_ids,
     left_pad,
     position_ids,
     response_logprobs,
     row_noise,
     sample,
+    shared_positions,
     token_logprobs,
 )
 from pipeline.reward import backbone, score_sequences
@@ -372,6 +374,7 @@ def curve_summary(kl_coef: float, history: list[dict], cfg: PPOConfig, episodes:
     final = history[-1]
     return {
         "kl_coef": kl_coef,
+        "lr": cfg.lr,
         "final_kl": final["objective/kl"],
         "final_scores": final["objective/scores"],
         "updates": cfg.total_updates,
@@ -404,3 +407,11 @@ def check_prompt_batches(n_prompts: int, batch_size: int, seed: int, world: int)
         prompt_batch(n_prompts, batch_size, 0, seed, 0, world)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def fitted_queries(trainer: PPOTrainer, tokenizer, prompts: list[dict], new_tokens: int) -> list[list[int]]:
+    """The training prompts' token ids, cut by `fit_prompt_ids`: the policy samples them, and the reference, the value
+    model and the reward model read the same sequences, so they must fit every one of the four."""
+    ids = tokenizer([p["prompt"] for p in prompts], add_special_tokens=False)["input_ids"]
+    models = (trainer.unwrapped.policy, trainer.ref_policy, trainer.unwrapped.value_model, trainer.reward_model)
+    return fit_prompt_ids(ids, shared_positions(*models), new_tokens, "sampling.max_new_tokens")

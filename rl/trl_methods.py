@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from metrics.reward_model import gold_accuracy, pairwise_accuracy
+from pipeline.errors import ConfigError
 from pipeline.generation import (
     Batch,
     context_positions,
@@ -36,7 +37,7 @@ from pipeline.generation import (
     response_logprobs,
     shared_positions,
 )
-from pipeline.io import log, manifest, write_csv, write_json, write_jsonl
+from pipeline.io import log, manifest, read_jsonl, write_csv, write_json, write_jsonl
 from pipeline.models import autocast_dtype, quiet_trainer_logs, save_model_with_manifest
 from pipeline.reward import score_token_lists
 from rl.ppo_eval import evaluate_point
@@ -381,3 +382,18 @@ def write_curve(results_dir, evaluator: CurveEval, summary: dict, timings: dict)
     write_jsonl(results_dir / "eval_samples.jsonl", evaluator.samples)
     write_json(results_dir / "metrics.json", summary)
     write_json(results_dir / "timing.json", timings)
+
+
+def fitted_pairs(prefs: Path, split: str, positions: int | None) -> list[dict]:
+    """<prefs>/<split>.jsonl cut to the policy's positions by `fit_pairs`; none left is one line with the reason."""
+    what = "training" if split == "train" else "held-out"
+    pairs = read_jsonl(prefs / f"{split}.jsonl")
+    if not pairs:
+        raise ConfigError(f"{prefs}: no {what} pairs; rerun `dvc repro preferences`")
+    fitted = fit_pairs(pairs, positions)
+    if not fitted:
+        raise ConfigError(
+            f"{prefs}: no {what} pair has a response shorter than the policy's {positions} positions (DPO needs a prompt "
+            "token before it); use a base with more positions (policy.block_size for a scratch base) or shorter responses"
+        )
+    return fitted

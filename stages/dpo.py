@@ -15,7 +15,7 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from pipeline.config import curve_model_dir, curve_results_dir, gold_available, load_params
-from pipeline.errors import ConfigError, finite_loss_callback
+from pipeline.errors import finite_loss_callback
 from pipeline.gold import get_gold_scorer
 from pipeline.io import log, read_jsonl, remove_outputs, stage_timer
 from pipeline.models import load_policy, load_tokenizer, model_positions, resolve_device, seed_everything
@@ -24,7 +24,7 @@ from pipeline.stage import parse_knob, run_stage
 from rl.trl_methods import (
     CurveEval,
     dpo_trainer,
-    fit_pairs,
+    fitted_pairs,
     implicit_reward_accuracy,
     last_logged,
     save_policy,
@@ -32,21 +32,6 @@ from rl.trl_methods import (
 )
 
 BASE_DIR, RM_DIR, PREFS = Path("models/base"), Path("models/reward"), Path("data/preferences")
-
-
-def fitted_pairs(split: str, positions: int | None) -> list[dict]:
-    """data/preferences/<split>.jsonl cut to the policy's positions by `fit_pairs`; none left is one line with the reason."""
-    what = "training" if split == "train" else "held-out"
-    pairs = read_jsonl(PREFS / f"{split}.jsonl")
-    if not pairs:
-        raise ConfigError(f"{PREFS}: no {what} pairs; rerun `dvc repro preferences`")
-    fitted = fit_pairs(pairs, positions)
-    if not fitted:
-        raise ConfigError(
-            f"{PREFS}: no {what} pair has a response shorter than the policy's {positions} positions (DPO needs a prompt "
-            "token before it); use a base with more positions (policy.block_size for a scratch base) or shorter responses"
-        )
-    return fitted
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     seed_everything(params.seed)
     tokenizer = load_tokenizer(BASE_DIR)
     positions = model_positions(BASE_DIR, "models/base")
-    train_pairs, test_pairs = (fitted_pairs(split, positions) for split in ("train", "test"))
+    train_pairs, test_pairs = (fitted_pairs(PREFS, split, positions) for split in ("train", "test"))
     eval_prompts = read_jsonl("data/prompts/eval.jsonl")[: params.ppo.n_eval_prompts]
     remove_outputs(model_dir, results_dir)
 
@@ -94,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     final = last_logged(trainer, "loss", "rewards/accuracies", "rewards/margins", "num_tokens")
     summary = {
         "beta": beta,
+        "lr": cfg.lr,
         "steps": trainer.state.global_step,
         "pairs": trainer.state.global_step * cfg.batch_size,
         "tokens": final.pop("num_tokens", None),

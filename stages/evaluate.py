@@ -13,21 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
 from metrics import METRICS, best_of_n, evaluate_policy, metric_info, register
 from metrics.copying import CorpusNgramIndex
+from metrics.curve_results import curve_summaries, load_curves, peak_selection
 from metrics.evaluation import best_of_n_sizes, sample_table
 from metrics.frontier import curve_peaks, frontier_table
-from metrics.peak_stats import curve_peak_selection
 from pipeline.config import (
     MetricPluginConfig,
-    curve_name,
-    curve_results_dir,
     gold_available,
     load_params,
     policy_sources,
-    rl_curves,
 )
 from pipeline.errors import ConfigError
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
@@ -41,28 +36,6 @@ from reporting.summary import reserved_keys, summary_metrics
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)
 UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "generate")
-
-
-def load_curves(params) -> list[tuple[str, str, float, pd.DataFrame]]:
-    """(method, curve policy name, KL knob, eval points) of every RL curve the pipeline ran."""
-    return [(m, curve_name(m, k), k, pd.read_csv(curve_results_dir(m, k) / "eval.csv")) for m, k in rl_curves(params)]
-
-
-def curve_summaries(params) -> dict[str, dict]:
-    """{curve name: its stage's metrics.json + method, knob and results folder} (the report finds each curve's files here)."""
-    return {
-        curve_name(m, k): {"method": m, "knob": k, "folder": curve_results_dir(m, k).as_posix()}
-        | read_json(curve_results_dir(m, k) / "metrics.json")
-        for m, k in rl_curves(params)
-    }
-
-
-def peak_selection(params, boot: dict) -> dict[str, dict | None]:
-    """{curve name: selection-aware peak location and drop (metrics.peak_stats)} from each curve's evaluation samples."""
-    return {
-        curve_name(m, k): curve_peak_selection(read_jsonl(curve_results_dir(m, k) / "eval_samples.jsonl"), **boot)
-        for m, k in rl_curves(params)
-    }
 
 
 def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:

@@ -71,6 +71,7 @@ def run_online(method: str, argv: list[str] | None) -> None:
     final = last_logged(trainer, "reward", "kl", "loss", "entropy", "num_tokens")
     summary = {
         "kl_coef": kl_coef,
+        "lr": cfg.lr,
         "updates": trainer.state.global_step,
         "episodes": reward.episodes,
         "tokens": final.pop("num_tokens", None),

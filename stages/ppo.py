@@ -15,7 +15,6 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from pipeline.config import curve_dir, curve_model_dir, curve_results_dir, gold_available, load_params
-from pipeline.generation import fit_prompt_ids, shared_positions
 from pipeline.gold import get_gold_scorer
 from pipeline.io import clear_checkpoints, log, manifest, read_jsonl, remove_outputs, stage_timer, write_json
 from pipeline.models import autocast_dtype, load_policy, load_tokenizer, resolve_device, save_model_with_manifest, seed_everything
@@ -23,17 +22,9 @@ from pipeline.reward import load_reward_model
 from pipeline.stage import parse_knob, run_stage
 from rl.ppo_checkpoint import CheckpointCallback, load_checkpoint, run_fingerprint
 from rl.ppo_eval import EvalCallback, write_curve_files
-from rl.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, phase_timings
+from rl.ppo_trainer import PPOTrainer, check_prompt_batches, curve_summary, fitted_queries, phase_timings
 
 BASE_DIR, RM_DIR = Path("models/base"), Path("models/reward")
-
-
-def fitted_queries(trainer: PPOTrainer, tokenizer, prompts: list[dict], new_tokens: int) -> list[list[int]]:
-    """The training prompts' token ids, cut by `fit_prompt_ids`: the policy samples them, and the reference, the value
-    model and the reward model read the same sequences, so they must fit every one of the four."""
-    ids = tokenizer([p["prompt"] for p in prompts], add_special_tokens=False)["input_ids"]
-    models = (trainer.unwrapped.policy, trainer.ref_policy, trainer.unwrapped.value_model, trainer.reward_model)
-    return fit_prompt_ids(ids, shared_positions(*models), new_tokens, "sampling.max_new_tokens")
 
 
 def main(argv: list[str] | None = None) -> None:

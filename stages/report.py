@@ -1,6 +1,6 @@
 """Stage report: render REPORT.md, reports/appendix.md, reports/figures/ and reports/plots/ (the data of `dvc plots`)
 from saved results only (never trains or samples). The seed study in reports/study/ (`make seeds`) is cited when one of
-its runs is this run.
+its runs is this run; the learning-rate tuning record in reports/tuning/ (`make tune`) is cited in its own section.
 
     python -m stages.report           # reads params.yaml: report
 """
@@ -25,6 +25,7 @@ def main() -> None:
             n_samples_shown=cfg.n_samples_shown,
             dpi=cfg.figure_dpi,
             study_dir="reports/study",
+            tuning_dir="reports/tuning",
         )
 
 

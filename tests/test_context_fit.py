@@ -121,8 +121,7 @@ def test_held_out_pairs_with_long_prompts_are_scored(tiny):
 
 def test_ppo_rollout_and_update_with_long_prompts(tiny):
     """stages.ppo fits the training prompts to the policy, reference, value and reward models before training."""
-    from rl.ppo_trainer import PPOTrainer
-    from stages.ppo import fitted_queries
+    from rl.ppo_trainer import PPOTrainer, fitted_queries
 
     value = new_reward_model(tiny.dir, tiny.tok.pad_token_id, "sum")
     trainer = PPOTrainer(
@@ -182,7 +181,7 @@ def test_dpo_leaves_out_pairs_whose_response_fills_the_context_and_says_so(tmp_p
     import json
 
     from pipeline.errors import ConfigError
-    from stages.dpo import fitted_pairs
+    from rl.trl_methods import fitted_pairs
 
     fits = {"prompt_ids": list(range(100)), "chosen_ids": [1] * 10, "rejected_ids": [2] * 3}
     too_long = fits | {"chosen_ids": [1] * 64}
@@ -190,9 +189,9 @@ def test_dpo_leaves_out_pairs_whose_response_fills_the_context_and_says_so(tmp_p
     for split, pairs in (("train", [fits, too_long]), ("test", [too_long])):
         (tmp_path / f"data/preferences/{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     with caplog.at_level("WARNING", logger="rlhf_bench"):
-        assert fitted_pairs("train", 64) == [fits | {"prompt_ids": list(range(46, 100))}]
+        assert fitted_pairs(tmp_path / "data/preferences", "train", 64) == [fits | {"prompt_ids": list(range(46, 100))}]
     assert "dpo: left out 1 of 2 preference pairs whose chosen or rejected response alone fills the policy's 64 positions" in (
         caplog.text
     )
     with pytest.raises(ConfigError, match="no held-out pair has a response shorter than the policy's 64 positions"):
-        fitted_pairs("test", 64)
+        fitted_pairs(tmp_path / "data/preferences", "test", 64)

@@ -152,3 +152,19 @@ def test_logistic_fit_recovers_a_planted_model():
 def test_calibration_separates_real_text_from_hard_negatives():
     model = gold_readability()
     assert model.calibration_accuracy > 0.85 and model.n_calibration > 1000
+
+
+def test_runs_of_symbols_between_a_few_words_do_not_read_as_english():
+    """What a small PPO policy learned first against its reward model (the quick profile): dots and tabs around a few
+    words. The n-gram features read words and sentence punctuation only; the prose factor gates the rest."""
+    from pipeline.readability import SYMBOL_SHARE_PROSE, prose_factor, symbol_share
+
+    prose = "Well, I said -- and I meant it -- that we'd go; who knows?"
+    assert symbol_share(prose) < SYMBOL_SHARE_PROSE and prose_factor(prose) == 1.0
+    padded = "...\t..in...... his\n Britishat......."
+    assert symbol_share(padded) > 0.45 and prose_factor(padded) < 0.2
+    model = gold_readability()
+    assert model.score(padded) < 0.2 < model.score("He checked the oil and filled the tank before the long drive.")
+    # the factor falls with the share of symbols, from 1 within prose's range to 0
+    shares = [prose_factor("word " * 10 + "." * n) for n in (0, 10, 20, 40, 80)]
+    assert shares == sorted(shares, reverse=True) and shares[0] == 1.0 and shares[-1] == 0.0
