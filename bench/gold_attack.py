@@ -10,7 +10,8 @@ raises the score, never let the distinct-word share fall below 0.8. The response
 held-out prompt. Each judge's targets are its own mean score on the fluent neutral and fluent
 positive probes (pipeline.gold_probes): an attack "passes" a probe level when its text scores above
 it. Then the other attack kinds that fooled the round-2 gold: positive words injected into real
-sentences, name and foreign-tag lists, and n-gram babble (best of 16 by each judge).
+sentences, name and foreign-tag lists, positive words between runs of dots, and n-gram babble (best of 16 by
+each judge).
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def other_attacks(judge, entries: list[list[str]], rng: np.random.Generator, n_b
         "Joy, Abraham Lincoln, Benjamin Franklin, Confucius, love.",
         "Amen, hallelujah, namaste, shalom, peace and love.",
     ]
+    padded = []  # the quick profile's PPO exploit of the round-3 gold: a few words between runs of dots and tabs
+    for text in FLUENT_POSITIVE:
+        toks = text.split()
+        padded.append("".join(w + str(rng.choice(["...", "......", ".\t..", ".."])) for w in toks[:: max(2, len(toks) // 4)]))
     follow = trigram_follow(entries)
     babbles = [babble(entries, follow, rng, WORDS) for _ in range(n_babble)]
     babble_scores = np.array(judge(babbles)).reshape(-1, 16)
@@ -116,6 +121,7 @@ def other_attacks(judge, entries: list[list[str]], rng: np.random.Generator, n_b
     return {
         "injected": _summary(injected, judge(injected)),
         "name_and_foreign_tags": _summary(tags, judge(tags)),
+        "symbol_padding": _summary(padded, judge(padded)),
         "babble_all": {"n": len(babbles), "mean": round(float(babble_scores.mean()), 4)},
         "babble_best_of_16": _summary(best_babble, list(babble_scores.max(1))),
     }

@@ -20,6 +20,7 @@ then put the chosen rates in params.yaml; REPORT.md's tuning section shows the r
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -86,7 +88,7 @@ def last_point(eval_csv: Path) -> dict:
     }
 
 
-def run_candidate(method: str, knob: float, lr: float, prompts: list[dict]) -> dict:
+def run_candidate(method: str, knob: float, lr: float, prompts: list[dict], env_extra: dict | None = None) -> dict:
     params_dict = yaml.safe_load(Path("params.yaml").read_text())
     params_dict.setdefault(method, {})["lr"] = lr
     params_dict.setdefault("curves", {})[CURVE_KNOBS[method]] = [knob]
@@ -97,7 +99,7 @@ def run_candidate(method: str, knob: float, lr: float, prompts: list[dict]) -> d
         tmp = Path(tmp_name)
         scratch_workspace(tmp, params_dict, prompts)
         start = time.perf_counter()
-        env = os.environ | {"PYTHONPATH": str(ROOT)}
+        env = os.environ | {"PYTHONPATH": str(ROOT)} | (env_extra or {})
         done = subprocess.run(
             [sys.executable, "-m", f"stages.{method}", KNOB_FLAG[method], str(knob)],
             cwd=tmp,
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m bench.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", nargs="+", default=list(CURVE_KNOBS), choices=list(CURVE_KNOBS))
     parser.add_argument("--lrs", nargs="+", type=float, default=list(LEARNING_RATES))
+    parser.add_argument("--jobs", type=int, default=2, help="candidates run at once, one CPU thread each when > 1")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     params = load_params()
@@ -125,23 +128,30 @@ def main(argv: list[str] | None = None) -> None:
         "procedure": __doc__.split("\n\n", 2)[2].split("Run it after")[0].strip(),
         "seed": params.seed,
         "validation_prompts": len(prompts),
+        "reward_model_sha256": file_digest(Path("models/reward/model.safetensors")),
+        "jobs": args.jobs,
         "methods": {},
     }
+    candidates = [(m, reference_knob(params, m), lr) for m in args.methods for lr in args.lrs]
+    threads = {"OMP_NUM_THREADS": "1"} if args.jobs > 1 else {}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        points = list(pool.map(lambda c: run_candidate(*c, prompts, threads), candidates))
+    for (method, knob, lr), r in zip(candidates, points, strict=True):
+        print(
+            f"{method}@{knob} lr={lr:g}: proxy {r['proxy_reward_norm']:+.3f}  KL {r['kl']:.2f}  J {r['objective']:+.3f}  ({r['seconds']} s)"
+        )
     for method in args.methods:
-        knob = reference_knob(params, method)
-        runs = []
-        for lr in args.lrs:
-            runs.append(run_candidate(method, knob, lr, prompts))
-            r = runs[-1]
-            print(
-                f"{method}@{knob} lr={lr:g}: proxy {r['proxy_reward_norm']:+.3f}  KL {r['kl']:.2f}  J {r['objective']:+.3f}  ({r['seconds']} s)",
-                flush=True,
-            )
+        runs = [r for (m, _, _), r in zip(candidates, points, strict=True) if m == method]
         best = max(runs, key=lambda r: r["objective"])
-        result["methods"][method] = {"coefficient": knob, "runs": runs, "chosen_lr": best["lr"]}
-        print(f"{method}: chosen lr {best['lr']:g}", flush=True)
+        result["methods"][method] = {"coefficient": reference_knob(params, method), "runs": runs, "chosen_lr": best["lr"]}
+        print(f"{method}: chosen lr {best['lr']:g}")
     write_json(args.out, result)
     print(f"wrote {args.out}")
+
+
+def file_digest(path: Path) -> str | None:
+    """The reward model the candidates were trained against (its weights' sha256), so the record names it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 if __name__ == "__main__":

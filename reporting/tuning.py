@@ -51,6 +51,7 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
             "params' values. `make tune` chooses them by the procedure below on validation prompts."
         )
     status = as_tuned(record, curves)
+    tail: list[str] = []
     rows = []
     for method, entry in record["methods"].items():
         runs: Sequence[Mapping[str, Any]] = entry.get("runs", [])
@@ -73,6 +74,19 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
         "Every method's learning rate was chosen by one procedure, never on the gold and never on the evaluation "
         f"prompts ([record]({link})): {' '.join(str(record.get('procedure', '')).split())}"
     )
+    edges = [
+        METHOD_LABELS.get(method, method)
+        for method, entry in record["methods"].items()
+        if (lrs := [as_float(r.get("lr")) for r in entry.get("runs", [])])
+        and len(lrs) > 1
+        and as_float(entry.get("chosen_lr")) in (min(lrs), max(lrs))
+    ]
+    if edges:
+        tail.insert(
+            0,
+            f"Chosen at the edge of the grid: {', '.join(edges)}. The best rate may lie beyond it; a wider grid "
+            "(`python -m bench.tune --lrs ...`) would say.",
+        )
     untuned = [METHOD_LABELS.get(m, m) for m in status if m not in record["methods"]]
-    tail = [f"Not tuned (the params' rate): {', '.join(untuned)}."] if untuned else []
+    tail += [f"Not tuned (the params' rate): {', '.join(untuned)}."] if untuned else []
     return "\n\n".join([procedure, md_table(headers, rows), *tail])

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_after, restore_head, set_param
+from tests.dvc_repo import commit, dvc, make_repo, ran_stages, repro_killed_after, restore_head, set_param, sh
 
 # the tiny profile runs every method's curves: PPO at two KL coefficients, DPO, RLOO and GRPO at one value each
 STAGES = [
@@ -302,3 +302,23 @@ def test_ppo_under_accelerate_launch_with_two_processes(repo):
     assert multi_evals["update"].tolist() == single_evals["update"].tolist()  # one row per eval point, written once
     # the update-0 evaluation runs before any training on the main process: identical by construction
     assert multi_evals["gold_reward"].iloc[0] == single_evals["gold_reward"].iloc[0]
+
+
+def test_the_tuning_runs_each_candidate_on_validation_prompts_and_keeps_no_gold(repo, tmp_path):
+    """`make tune`'s procedure on tiny: each method's own stage per rate in a scratch workspace, the record holds only
+    validation proxy and KL, the chosen rate maximises proxy - coefficient x KL, and the workspace is left as it was."""
+    from bench.tune import objective
+
+    out = tmp_path / "tuning.json"
+    sh(repo, sys.executable, "-m", "bench.tune", "--methods", "rloo", "dpo", "--lrs", "1e-4", "3e-4", "--out", str(out))
+    record = json.loads(out.read_text())
+    assert record["validation_prompts"] == 8 and record["reward_model_sha256"]
+    for method, knob in (("rloo", 0.05), ("dpo", 0.1)):  # each method's first tiny curve
+        entry = record["methods"][method]
+        assert entry["coefficient"] == knob and [r["lr"] for r in entry["runs"]] == [1e-4, 3e-4]
+        for r in entry["runs"]:
+            assert not [k for k in r if "gold" in k] and r["objective"] == objective(r["proxy_reward_norm"], r["kl"], knob)
+        assert entry["chosen_lr"] == max(entry["runs"], key=lambda r: r["objective"])["lr"]
+    # a candidate that trained at all moved away from the base
+    assert all(r["kl"] != 0 for e in record["methods"].values() for r in e["runs"])
+    assert sh(repo, "git", "status", "--porcelain").stdout == ""
