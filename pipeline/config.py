@@ -193,7 +193,12 @@ class PPOConfig(_Section):
     batch_size: int = Field(64, ge=1, le=65_536, description="episodes (prompts) per rollout")
     num_minibatches: int = Field(4, ge=1, description="minibatches each rollout batch is split into per PPO epoch")
     ppo_epochs: int = Field(2, ge=1, le=1000, description="passes over each rollout batch")
-    lr: float = Field(0.0003, gt=0, le=1, description="policy and value learning rate (AdamW; chosen by `make tune` on validation prompts, reports/tuning/)")
+    lr: float = Field(
+        0.0003,
+        gt=0,
+        le=1,
+        description="policy and value learning rate (AdamW; chosen by `make tune` on validation prompts, reports/tuning/)",
+    )
     anneal_lr: bool = Field(True, description="decay the learning rate linearly to 0 over total_updates")
     kl_estimator: Literal["k1"] = Field(
         "k1", description="per-token KL estimator in the reward penalty (k1 = log pi - log pi_ref; k3 is refused)"
@@ -254,7 +259,9 @@ class DPOMethodConfig(_Section):
         description="DPO optimizer steps; 80 x 32 pairs = 2,560 pairs (5,120 sequences), PPO's 40 updates x 64 episodes x 2 epochs in sequence passes",
     )
     batch_size: int = Field(32, ge=1, le=65_536, description="preference pairs per optimizer step")
-    lr: float = Field(0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)")
+    lr: float = Field(
+        0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
+    )
     lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
         "linear", description="learning-rate schedule over max_steps (HF Trainer's)"
     )
@@ -305,7 +312,9 @@ class RLOOMethodConfig(OnlineMethodConfig):
     """RLOO: REINFORCE with a leave-one-out baseline; the KL to the base (k1, per sequence) is subtracted from the reward, as in PPO."""
 
     normalize_advantages: bool = Field(False, description="whiten advantages over each batch")
-    lr: float = Field(0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)")
+    lr: float = Field(
+        0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
+    )
 
 
 class GRPOMethodConfig(OnlineMethodConfig):
