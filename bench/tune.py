@@ -1,7 +1,7 @@
 """Choose every method's learning rate by one procedure: the proxy reward and KL on validation prompts, never the gold.
 
     make tune                                               # = python -m bench.tune --methods ppo dpo rloo
-    python -m bench.tune --methods ppo --lrs 1e-4 3e-4 --out /tmp/tune.json
+    python -m bench.tune --methods ppo --lrs 1e-4 3e-4 --out tuning_trial.json   # a trial record beside the real one
 
 Procedure (the same for every method). Each candidate runs the method's own stage for the params.yaml budget at the
 method's reference coefficient (its first curve in params.yaml, or REFERENCE_KNOB) in a scratch workspace that shares
