@@ -2,6 +2,7 @@
 
     make tune                                               # = python -m bench.tune --methods ppo dpo rloo
     python -m bench.tune --methods ppo --lrs 1e-4 3e-4 --out tuning_trial.json   # a trial record beside the real one
+    python -m bench.tune --lrs 1e-3 --extend                 # widen the committed grid: new rates join the record
 
 Procedure (the same for every method). Each candidate runs the method's own stage for the params.yaml budget at the
 method's reference coefficient (its first curve in params.yaml, or REFERENCE_KNOB) in a scratch workspace that shares
@@ -115,14 +116,48 @@ def run_candidate(method: str, knob: float, lr: float, prompts: list[dict], env_
     return point
 
 
+def choose(record: dict) -> dict:
+    """Per method, the candidate with the highest objective becomes chosen_lr (ties: the first in grid order)."""
+    for entry in record["methods"].values():
+        entry["runs"].sort(key=lambda r: r["lr"])
+        entry["chosen_lr"] = max(entry["runs"], key=lambda r: r["objective"])["lr"]
+    return record
+
+
+def extend_record(old: dict, new: dict) -> dict:
+    """The committed record with the new candidates added: a wider grid without rerunning the old rates. Refuses to mix
+    candidates trained against another reward model, seed or validation set, or to run a rate twice."""
+    for key in ("reward_model_sha256", "seed", "validation_prompts"):
+        if old.get(key) != new.get(key):
+            raise ConfigError(
+                f"--extend: {key} differs from the record's ({new.get(key)} vs {old.get(key)}); rerun the whole grid"
+            )
+    merged = json.loads(json.dumps(old))
+    for method, entry in new["methods"].items():
+        if method not in merged["methods"]:
+            merged["methods"][method] = entry
+            continue
+        if merged["methods"][method]["coefficient"] != entry["coefficient"]:
+            raise ConfigError(f"--extend: {method} was tuned at another coefficient; rerun the whole grid")
+        have = {r["lr"] for r in merged["methods"][method]["runs"]}
+        if clash := sorted(have & {r["lr"] for r in entry["runs"]}):
+            raise ConfigError(f"--extend: {method} already has lr {clash[0]:g} in the record; pass only new --lrs")
+        merged["methods"][method]["runs"] += entry["runs"]
+    return merged
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m bench.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", nargs="+", default=list(CURVE_KNOBS), choices=list(CURVE_KNOBS))
     parser.add_argument("--lrs", nargs="+", type=float, default=list(LEARNING_RATES))
     parser.add_argument("--jobs", type=int, default=2, help="candidates run at once, one CPU thread each when > 1")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--extend", action="store_true", help="add the candidates to the record at --out (a wider grid)")
     args = parser.parse_args(argv)
     params = load_params()
+    if args.extend and not args.out.is_file():
+        raise ConfigError(f"--extend: no record at {args.out}; run without --extend first")
+    old = json.loads(args.out.read_text()) if args.extend else None
     prompts = validation_prompts(params)
     result = {
         "procedure": __doc__.split("\n\n", 2)[2].split("Run it after")[0].strip(),
@@ -133,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
         "methods": {},
     }
     candidates = [(m, reference_knob(params, m), lr) for m in args.methods for lr in args.lrs]
+    if old is not None:  # refuse a mismatched or repeated candidate before hours of training, not after
+        planned = {m: {"coefficient": reference_knob(params, m), "runs": [{"lr": lr} for lr in args.lrs]} for m in args.methods}
+        extend_record(old, result | {"methods": planned})
     threads = {"OMP_NUM_THREADS": "1"} if args.jobs > 1 else {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         points = list(pool.map(lambda c: run_candidate(*c, prompts, threads), candidates))
@@ -142,9 +180,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     for method in args.methods:
         runs = [r for (m, _, _), r in zip(candidates, points, strict=True) if m == method]
-        best = max(runs, key=lambda r: r["objective"])
-        result["methods"][method] = {"coefficient": reference_knob(params, method), "runs": runs, "chosen_lr": best["lr"]}
-        print(f"{method}: chosen lr {best['lr']:g}")
+        result["methods"][method] = {"coefficient": reference_knob(params, method), "runs": runs}
+    result = choose(extend_record(old, result) if old is not None else result)
+    for method, entry in result["methods"].items():
+        grid = ", ".join(f"{r['lr']:g}" for r in entry["runs"])
+        print(f"{method}: chosen lr {entry['chosen_lr']:g} of {grid}")
     write_json(args.out, result)
     print(f"wrote {args.out}")
 

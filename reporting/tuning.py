@@ -85,7 +85,7 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
         tail.insert(
             0,
             f"Chosen at the edge of the grid: {', '.join(edges)}. The best rate may lie beyond it; a wider grid "
-            "(`python -m bench.tune --lrs ...`) would say.",
+            "(`python -m bench.tune --lrs ... --extend`) would say.",
         )
     untuned = [METHOD_LABELS.get(m, m) for m in status if m not in record["methods"]]
     tail += [f"Not tuned (the params' rate): {', '.join(untuned)}."] if untuned else []

@@ -202,7 +202,7 @@ def test_a_plugin_metric_reruns_only_evaluate_and_report_and_reaches_the_summary
         restore_head(repo)
 
 
-def test_queued_experiments_in_parallel_compare_and_the_seed_study(repo):
+def test_queued_experiments_in_parallel_compare_and_the_seed_study(repo, tmp_path):
     """`dvc exp run --queue` + `dvc queue start -j 2` (queued runs use the committed code), then the cross-experiment
     table (the baseline joins the group of its seed run) and the seed study over the baseline and its seed run."""
     import time
@@ -219,15 +219,15 @@ def test_queued_experiments_in_parallel_compare_and_the_seed_study(repo):
             break
         time.sleep(3)
     assert status.count("Success") >= 2, status
-    sh(repo, sys.executable, "-m", "reporting.compare", "--out-dir", "cmp")
-    table = (repo / "cmp" / "compare.md").read_text()
+    sh(repo, sys.executable, "-m", "reporting.compare", "--out-dir", str(tmp_path / "cmp"))  # outside: the repo stays clean
+    table = (tmp_path / "cmp" / "compare.md").read_text()
     assert "0.002" in table and "ppo.lr" in table
     assert len([ln for ln in table.splitlines() if ln.startswith("| B: ") and "| 2 (" in ln]) == 1, table
-    sh(repo, sys.executable, "-m", "reporting.study", "--out-dir", "study")
-    study = json.loads((repo / "study" / "seeds.json").read_text())
-    assert study["n_seeds"] == 2 and 9 in study["seeds"] and (repo / "study" / "seeds_frontier.png").is_file()
+    sh(repo, sys.executable, "-m", "reporting.study", "--out-dir", str(tmp_path / "study"))
+    study = json.loads((tmp_path / "study" / "seeds.json").read_text())
+    assert study["n_seeds"] == 2 and 9 in study["seeds"] and (tmp_path / "study" / "seeds_frontier.png").is_file()
     assert set(study["curves"]) == {"ppo.curve1", "ppo.curve2", "dpo.curve1", "rloo.curve1", "grpo.curve1"}
-    assert "of 2 |" in (repo / "study" / "seeds.md").read_text()
+    assert "of 2 |" in (tmp_path / "study" / "seeds.md").read_text()
 
 
 def test_queued_report_only_change_reruns_only_report(repo):

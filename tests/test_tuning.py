@@ -87,3 +87,32 @@ def test_the_section_says_which_methods_train_at_the_tuned_rate():
 
 def test_without_a_record_the_section_says_the_rates_are_the_params():
     assert "make tune" in tuning_section(None, {"ppo_kl0p1": {"method": "ppo", "lr": 1e-4}}, "")
+
+
+def _record(runs: dict[str, list[tuple[float, float]]], sha: str = "abc") -> dict:
+    return {
+        "seed": 0,
+        "validation_prompts": 64,
+        "reward_model_sha256": sha,
+        "methods": {
+            m: {"coefficient": 0.1, "runs": [{"lr": lr, "objective": j} for lr, j in pairs]} for m, pairs in runs.items()
+        },
+    }
+
+
+def test_extending_the_grid_adds_rates_and_rechooses_per_method():
+    old = tune.choose(_record({"ppo": [(3e-5, 0.6), (1e-4, 1.2), (3e-4, 2.1)], "dpo": [(1e-4, 0.4), (3e-4, 0.7)]}))
+    assert old["methods"]["ppo"]["chosen_lr"] == 3e-4
+    merged = tune.choose(tune.extend_record(old, _record({"ppo": [(1e-3, 1.9)], "dpo": [(1e-3, 0.9)]})))
+    assert [r["lr"] for r in merged["methods"]["ppo"]["runs"]] == [3e-5, 1e-4, 3e-4, 1e-3]
+    assert merged["methods"]["ppo"]["chosen_lr"] == 3e-4  # the wider grid confirms an interior optimum
+    assert merged["methods"]["dpo"]["chosen_lr"] == 1e-3
+    assert old["methods"]["ppo"]["chosen_lr"] == 3e-4 and len(old["methods"]["ppo"]["runs"]) == 3  # not mutated
+
+
+def test_extending_refuses_another_reward_model_or_a_repeated_rate():
+    old = _record({"ppo": [(1e-4, 1.2)]})
+    with pytest.raises(ConfigError, match="reward_model_sha256"):
+        tune.extend_record(old, _record({"ppo": [(1e-3, 1.0)]}, sha="other"))
+    with pytest.raises(ConfigError, match="already has lr 0.0001"):
+        tune.extend_record(old, _record({"ppo": [(1e-4, 1.0)]}))
