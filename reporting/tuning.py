@@ -3,7 +3,7 @@
 The record (reports/tuning/tuning.json, from bench/tune.py) holds, per method, the coefficient it was tuned at and
 every candidate learning rate's validation proxy, KL and objective; it holds no gold number. The section compares
 the chosen rate with the rate this run's curves trained at (each curve's metrics.json), so a run whose rates were
-set by hand says so.
+not chosen by the record says so, with the rate it trains at.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
             "No tuning record for this run's methods (`reports/tuning/tuning.json`): their learning rates are the "
             "params' values. `make tune` chooses them by the procedure below on validation prompts."
         )
-    status = as_tuned(record, curves)
+    status, rates = as_tuned(record, curves), run_rates(curves)
     tail: list[str] = []
     rows = []
     for method, entry in record["methods"].items():
@@ -59,7 +59,8 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
             f"{_rate(r.get('lr'))}: J {fmt(r.get('objective'))} (proxy {fmt(r.get('proxy_reward_norm'))}, KL {fmt(r.get('kl'))})"
             for r in runs
         ]
-        used = {True: "yes", False: "**no** (set by hand)", None: "not in this run"}[status.get(method)]
+        trains_at = ", ".join(_rate(r) for r in sorted(rates.get(method, ())))
+        used = {True: "yes", False: f"**no**: trains at {trains_at}", None: "not in this run"}[status.get(method)]
         rows.append(
             [
                 METHOD_LABELS.get(method, method),
@@ -71,7 +72,7 @@ def tuning_section(record: Mapping[str, Any] | None, curves: Mapping[str, Mappin
         )
     headers = ["method", "tuned at coefficient", "lr: objective J (validation proxy, KL)", "chosen lr", "this run uses it"]
     procedure = (
-        "Every method's learning rate was chosen by one procedure, never on the gold and never on the evaluation "
+        "One procedure chooses every method's learning rate, never on the gold and never on the evaluation "
         f"prompts ([record]({link})): {' '.join(str(record.get('procedure', '')).split())}"
     )
     edges = [

@@ -78,7 +78,7 @@ def test_the_section_says_which_methods_train_at_the_tuned_rate():
     assert "J = proxy - coefficient x KL." in text and "\n   " not in text.split("|")[0]
     ppo_row = next(line for line in text.splitlines() if line.startswith("| PPO"))
     assert "| 0.0003 |" in ppo_row and ppo_row.endswith("| yes |")
-    assert next(line for line in text.splitlines() if line.startswith("| DPO")).endswith("set by hand) |")
+    assert next(line for line in text.splitlines() if line.startswith("| DPO")).endswith("| **no**: trains at 3e-05 |")
     assert "Not tuned (the params' rate): RLOO." in text
     # PPO's chosen rate is the largest it tried; DPO tried one rate only
     assert "Chosen at the edge of the grid: PPO." in text
