@@ -10,44 +10,25 @@ Plug-in metrics (evaluate.metrics) are imported here only, so adding one reruns 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
-from metrics import METRICS, best_of_n, evaluate_policy, metric_info, register
+from metrics import best_of_n, evaluate_policy, metric_info
 from metrics.copying import CorpusNgramIndex
 from metrics.curve_results import curve_summaries, load_curves, peak_selection
 from metrics.evaluation import best_of_n_sizes, sample_table
 from metrics.frontier import curve_peaks, frontier_table
-from pipeline.config import (
-    MetricPluginConfig,
-    gold_available,
-    load_params,
-    policy_sources,
-)
-from pipeline.errors import ConfigError
+from pipeline.config import gold_available, load_params, policy_sources
 from pipeline.gold import add_gold_scores, get_gold_scorer, probe_order_holds, probe_scores
 from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs, stage_timer, write_csv, write_json, write_jsonl
 from pipeline.models import load_tokenizer, resolve_device
-from pipeline.plugins import load_callable
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
-from reporting.summary import reserved_keys, summary_metrics
+from reporting.metric_plugins import register_plugins
+from reporting.summary import summary_metrics
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)
 UPSTREAM = ("prepare", "base_policy", "preferences", "reward_model", "generate")
-
-
-def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
-    """Register evaluate.metrics' plug-ins next to the built-ins; returns the names marked headline."""
-    for name, cfg in plugins.items():
-        if name in METRICS:  # a plug-in silently replacing a built-in would change what a known column means
-            raise ConfigError(f"evaluate.metrics.{name}: a built-in metric has this name; rename the plug-in")
-        if name in reserved_keys():  # in summary.json it would overwrite ppo.curve1.gold or the knob's value
-            raise ConfigError(f"evaluate.metrics.{name}: results/summary.json uses this key itself; rename the plug-in")
-        fn = load_callable(cfg.fn, f"evaluate.metrics.{name}.fn")
-        register(name, fn, level=cfg.level, higher_is_better=cfg.higher_is_better, description=cfg.description)
-    return [name for name, cfg in plugins.items() if cfg.headline]
 
 
 def main() -> None:
