@@ -20,6 +20,7 @@ then put the chosen rates in params.yaml; REPORT.md's tuning section shows the r
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -132,7 +133,7 @@ def extend_record(old: dict, new: dict) -> dict:
             raise ConfigError(
                 f"--extend: {key} differs from the record's ({new.get(key)} vs {old.get(key)}); rerun the whole grid"
             )
-    merged = json.loads(json.dumps(old))
+    merged = copy.deepcopy(old)
     for method, entry in new["methods"].items():
         if method not in merged["methods"]:
             merged["methods"][method] = entry
@@ -167,9 +168,10 @@ def main(argv: list[str] | None = None) -> None:
         "jobs": args.jobs,
         "methods": {},
     }
-    candidates = [(m, reference_knob(params, m), lr) for m in args.methods for lr in args.lrs]
+    knobs = {m: reference_knob(params, m) for m in args.methods}
+    candidates = [(m, knobs[m], lr) for m in args.methods for lr in args.lrs]
     if old is not None:  # refuse a mismatched or repeated candidate before hours of training, not after
-        planned = {m: {"coefficient": reference_knob(params, m), "runs": [{"lr": lr} for lr in args.lrs]} for m in args.methods}
+        planned = {m: {"coefficient": knobs[m], "runs": [{"lr": lr} for lr in args.lrs]} for m in args.methods}
         extend_record(old, result | {"methods": planned})
     threads = {"OMP_NUM_THREADS": "1"} if args.jobs > 1 else {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     for method in args.methods:
         runs = [r for (m, _, _), r in zip(candidates, points, strict=True) if m == method]
-        result["methods"][method] = {"coefficient": reference_knob(params, method), "runs": runs}
+        result["methods"][method] = {"coefficient": knobs[method], "runs": runs}
     result = choose(extend_record(old, result) if old is not None else result)
     for method, entry in result["methods"].items():
         grid = ", ".join(f"{r['lr']:g}" for r in entry["runs"])
