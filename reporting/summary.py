@@ -12,7 +12,8 @@ across any sweep, even of the number of curves. Layout (means only; intervals st
     extra.<policy>.{gold, proxy, kl}   a policy of generate.extra_policies
 where <method> is ppo, dpo, rloo, grpo or best_of_n (best-of-n has no curves: its matched-KL numbers only), and every
 policy also carries the headline plug-in metrics (evaluate.metrics.<name>.headline) under their own names.
-Written by stages/evaluate.py, and imported only by it and the report layer, so a new layout reruns neither training
+It also registers evaluate.metrics' plug-ins, whose names must not take a key the layout uses. Written by
+stages/evaluate.py, and imported only by it and the report layer, so a new layout reruns neither training
 nor generation.
 """
 
@@ -24,7 +25,10 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.config import CURVE_KNOBS, curve_name
+from metrics import METRICS, register
+from pipeline.config import CURVE_KNOBS, MetricPluginConfig, curve_name
+from pipeline.errors import ConfigError
+from pipeline.plugins import load_callable
 from reporting.matched import best_gold_point, gold_at_kl
 
 # 1 to 12 nats spans best-of-64's analytic KL (~3) to the middle of a PPO run; the report's table also has 24, which
@@ -42,6 +46,18 @@ REFERENCE_CONSTANTS = {"kl": 0.0, "win_rate_vs_base": 0.5}
 def reserved_keys() -> set[str]:
     """Keys the layout itself uses inside a policy's or curve's entry: a headline plug-in may not take one."""
     return {*POLICY_KEYS, "perplexity", *(knob_key(m) for m in CURVE_KNOBS)}
+
+
+def register_plugins(plugins: Mapping[str, MetricPluginConfig]) -> list[str]:
+    """Register evaluate.metrics' plug-ins next to the built-ins; returns the names marked headline."""
+    for name, cfg in plugins.items():
+        if name in METRICS:  # a plug-in silently replacing a built-in would change what a known column means
+            raise ConfigError(f"evaluate.metrics.{name}: a built-in metric has this name; rename the plug-in")
+        if name in reserved_keys():  # in summary.json it would overwrite ppo.curve1.gold or the knob's value
+            raise ConfigError(f"evaluate.metrics.{name}: results/summary.json uses this key itself; rename the plug-in")
+        fn = load_callable(cfg.fn, f"evaluate.metrics.{name}.fn")
+        register(name, fn, level=cfg.level, higher_is_better=cfg.higher_is_better, description=cfg.description)
+    return [name for name, cfg in plugins.items() if cfg.headline]
 
 
 def knob_key(method: str) -> str:

@@ -23,8 +23,7 @@ from pipeline.io import package_versions, read_json, read_jsonl, remove_outputs,
 from pipeline.models import load_tokenizer, resolve_device
 from pipeline.reward import load_reward_model, score_records
 from pipeline.stage import run_stage
-from reporting.metric_plugins import register_plugins
-from reporting.summary import summary_metrics
+from reporting.summary import register_plugins, summary_metrics
 
 RESULTS, OUTPUTS = Path("results"), Path("outputs")
 PRETRAIN_CORPUS = Path("data/corpus/train.jsonl")  # what a scratch base policy pretrains on (stages/base_policy.py)

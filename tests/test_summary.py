@@ -14,8 +14,7 @@ from metrics import METRICS
 from pipeline.config import MetricPluginConfig, curve_name
 from pipeline.errors import ConfigError
 from reporting import compare
-from reporting.metric_plugins import register_plugins
-from reporting.summary import KL_BUDGETS, as_policies, matched_kl, summary_metrics
+from reporting.summary import KL_BUDGETS, as_policies, matched_kl, register_plugins, summary_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
