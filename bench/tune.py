@@ -42,7 +42,7 @@ from pipeline.io import read_jsonl, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path("reports/tuning/tuning.json")
-LEARNING_RATES = (3e-5, 1e-4, 3e-4)
+LEARNING_RATES = (3e-4, 1e-3, 3e-3)
 # the coefficient a method is tuned at when params.yaml runs no curve of it (GRPO in the default profile)
 REFERENCE_KNOB = {"ppo": 0.1, "dpo": 0.05, "rloo": 0.03, "grpo": 0.03}
 KNOB_FLAG = {"ppo": "--kl-coef", "dpo": "--beta", "rloo": "--kl-coef", "grpo": "--kl-coef"}  # as dvc.yaml's cmds

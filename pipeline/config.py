@@ -55,7 +55,7 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.05, gt=0, lt=0.5, description="share of entries held out for evaluation prompts")
     min_chars: int = Field(16, ge=1, description="entries shorter than this are dropped")
     prompt_words: int = Field(4, ge=1, le=64, description="a prompt is the first N words of an entry")
-    n_eval_prompts: int = Field(128, ge=1, le=100_000, description="held-out evaluation prompts (from the test split)")
+    n_eval_prompts: int = Field(64, ge=1, le=100_000, description="held-out evaluation prompts (from the test split)")
 
     @model_validator(mode="after")
     def _source_needs_location(self) -> DataConfig:
@@ -76,10 +76,10 @@ class PolicyConfig(_Section):
     n_layer: int = Field(4, ge=1, le=128, description="transformer blocks of a scratch GPT-2")
     n_head: int = Field(4, ge=1, le=256, description="attention heads per block (must divide n_embd)")
     n_embd: int = Field(128, ge=8, le=16_384, description="hidden width of a scratch GPT-2")
-    block_size: int = Field(128, ge=16, le=8192, description="context length for pretraining and the model's n_positions")
+    block_size: int = Field(64, ge=16, le=8192, description="context length for pretraining and the model's n_positions")
     batch_size: int = Field(16, ge=1, le=65_536, description="pretraining sequences per optimizer step")
-    max_steps: int = Field(600, ge=1, le=10_000_000, description="pretraining optimizer steps (fixed, not a time limit)")
-    lr: float = Field(1e-3, gt=0, le=1, description="pretraining peak learning rate (AdamW, linear warm-up then decay)")
+    max_steps: int = Field(400, ge=1, le=10_000_000, description="pretraining optimizer steps (fixed, not a time limit)")
+    lr: float = Field(3e-3, gt=0, le=1, description="pretraining peak learning rate (AdamW, linear warm-up then decay)")
     warmup_steps: int = Field(50, ge=0, description="pretraining learning-rate warm-up steps")
     weight_decay: float = Field(0.01, ge=0, description="pretraining AdamW weight decay")
     eval_batches: int = Field(20, ge=1, le=100_000, description="validation batches for held-out perplexity")
@@ -110,7 +110,7 @@ class PreferencesConfig(_Section):
     path: str | None = Field(None, description="jsonl/parquet/csv preference file when source=file")
     hub_dataset: str | None = Field(None, description="hub dataset id when source=hub")
     hub_split: str = Field("train", description="hub split to read")
-    n_prompts: int = Field(3000, ge=1, le=10_000_000, description="training prompts to sample continuations for")
+    n_prompts: int = Field(1000, ge=1, le=10_000_000, description="training prompts to sample continuations for")
     samples_per_prompt: int = Field(8, ge=2, le=64, description="k continuations per prompt; all k*(k-1)/2 pairs are labelled")
     batch_size: int = Field(1024, ge=1, le=65_536, description="continuations sampled per forward batch")
     test_fraction: float = Field(
@@ -189,12 +189,12 @@ class SamplingConfig(_Section):
 
 # ---------------------------------------------------------------- PPO
 class PPOConfig(_Section):
-    total_updates: int = Field(40, ge=1, le=10_000_000, description="PPO updates (each = one rollout batch)")
-    batch_size: int = Field(64, ge=1, le=65_536, description="episodes (prompts) per rollout")
+    total_updates: int = Field(24, ge=1, le=10_000_000, description="PPO updates (each = one rollout batch)")
+    batch_size: int = Field(32, ge=1, le=65_536, description="episodes (prompts) per rollout")
     num_minibatches: int = Field(4, ge=1, description="minibatches each rollout batch is split into per PPO epoch")
     ppo_epochs: int = Field(2, ge=1, le=1000, description="passes over each rollout batch")
     lr: float = Field(
-        0.0003,
+        0.001,
         gt=0,
         le=1,
         description="policy and value learning rate (AdamW; chosen by `make tune` on validation prompts, reports/tuning/)",
@@ -219,7 +219,7 @@ class PPOConfig(_Section):
     cliprange_value: float = Field(0.2, gt=0, description="value clip range")
     vf_coef: float = Field(0.1, ge=0, description="weight of the value loss")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient-norm clip")
-    eval_every: int = Field(4, ge=1, description="held-out evaluation every N updates (plus update 0 and the last)")
+    eval_every: int = Field(3, ge=1, description="held-out evaluation every N updates (plus update 0 and the last)")
     n_eval_prompts: int = Field(64, ge=1, le=100_000, description="held-out prompts per evaluation point")
     eval_samples_per_prompt: int = Field(
         4, ge=1, le=64, description="samples per prompt at each evaluation point (>= 2 gives across-input diversity a CI)"
@@ -253,10 +253,10 @@ class DPOMethodConfig(_Section):
     """Offline DPO on the preference stage's train pairs (the reward model's data); reference = the base policy."""
 
     max_steps: int = Field(
-        80,
+        24,
         ge=1,
         le=10_000_000,
-        description="DPO optimizer steps; 80 x 32 pairs = 2,560 pairs (5,120 sequences), PPO's 40 updates x 64 episodes x 2 epochs in sequence passes",
+        description="DPO optimizer steps; 24 x 32 pairs = 768 pairs (1,536 sequences), PPO's 24 updates x 32 episodes x 2 epochs in sequence passes",
     )
     batch_size: int = Field(32, ge=1, le=65_536, description="preference pairs per optimizer step")
     lr: float = Field(
@@ -273,7 +273,7 @@ class DPOMethodConfig(_Section):
     )
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     eval_every: int = Field(
-        8,
+        3,
         ge=1,
         description="held-out evaluation every N steps (plus step 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
@@ -282,9 +282,9 @@ class DPOMethodConfig(_Section):
 class OnlineMethodConfig(_Section):
     """Shared by RLOO and GRPO: online, rewarded by the proxy reward model, sampled as the sampling section says."""
 
-    total_updates: int = Field(40, ge=1, le=10_000_000, description="optimizer steps; each samples a fresh batch of completions")
+    total_updates: int = Field(24, ge=1, le=10_000_000, description="optimizer steps; each samples a fresh batch of completions")
     batch_size: int = Field(
-        64,
+        32,
         ge=2,
         le=65_536,
         description="completions per update; with total_updates as PPO's, the same number of policy samples as each PPO curve",
@@ -292,7 +292,7 @@ class OnlineMethodConfig(_Section):
     num_generations: int = Field(
         4, ge=2, le=256, description="completions per prompt (the group a baseline is taken over); divides batch_size"
     )
-    lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate (GRPO: not tuned; `make tune TUNE_METHODS=grpo`)")
+    lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate (each method sets its own tuned default)")
     lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
         "linear", description="learning-rate schedule over total_updates (linear = PPO's anneal_lr)"
     )
@@ -302,7 +302,7 @@ class OnlineMethodConfig(_Section):
     epsilon: float = Field(0.2, gt=0, le=10, description="clipping range of the importance ratio")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     eval_every: int = Field(
-        4,
+        3,
         ge=1,
         description="held-out evaluation every N updates (plus update 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
@@ -313,7 +313,7 @@ class RLOOMethodConfig(OnlineMethodConfig):
 
     normalize_advantages: bool = Field(False, description="whiten advantages over each batch")
     lr: float = Field(
-        0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
+        0.01, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
     )
 
 
@@ -323,6 +323,9 @@ class GRPOMethodConfig(OnlineMethodConfig):
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field("dapo", description="TRL GRPO loss aggregation over tokens")
     scale_rewards: Literal["group", "batch", "none"] = Field(
         "group", description="divide advantages by the reward std of the group, the batch, or not at all"
+    )
+    lr: float = Field(
+        0.003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
     )
 
 

@@ -257,12 +257,12 @@ CASES = {
     "response beyond scratch context": (
         "generate",
         lambda r, m: write_params(r, sampling={"max_new_tokens": 200}),
-        "sampling.max_new_tokens: 200 new tokens leave no room for a prompt in policy.block_size=128",
+        "sampling.max_new_tokens: 200 new tokens leave no room for a prompt in policy.block_size=64",
     ),
     "rm length beyond scratch context": (
         "reward_model",
         lambda r, m: write_params(r, reward_model={"max_length": 256}),
-        "reward_model.max_length: 256 exceeds policy.block_size=128",
+        "reward_model.max_length: 256 exceeds policy.block_size=64",
     ),
     "rm backbone other tokenizer": (
         "reward_model",
