@@ -116,3 +116,31 @@ def test_gold_attack_babble_only_uses_seen_trigrams():
     for i in range(len(words) - 2):  # every window is a seen trigram, or crosses a jump to an entry's first two words
         crosses = any(tuple(words[j : j + 2]) in restarts for j in (i + 1, i + 2))
         assert tuple(words[i : i + 3]) in seen or crosses, words[i : i + 3]
+
+
+def test_base_gradeability_scores_a_saved_base_and_summarises_the_gold_parts(tmp_path, tiny_model_dir, monkeypatch):
+    """The benchmark that chose the quick profile's base: a base is sampled on evaluation prompts and graded by the gold."""
+    from bench import base_gradeability
+    from pipeline.io import write_jsonl
+    from pipeline.profiles import profile_params, render
+
+    parts = [
+        {"gold": -0.9, "sentiment": 0.0, "fluency": 0.1, "repetition": 1.0},
+        {"gold": -0.2, "sentiment": 0.5, "fluency": 0.6, "repetition": 1.0},
+        {"gold": 0.3, "sentiment": 0.8, "fluency": 0.9, "repetition": 0.5},
+    ]
+    summary = base_gradeability.gradeability(parts)
+    assert summary["share_above_-0.5"] == 2 / 3 and summary["share_above_0"] == 1 / 3
+    assert abs(summary["gold_mean"] - (-0.8 / 3)) < 1e-12 and summary["repetition_mean"] == 2.5 / 3
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(render(profile_params("tiny"), "tiny"))
+    write_jsonl(tmp_path / "data/corpus/validation.jsonl", [{"text": "The sun is warm and the sea is calm. " * 20}])
+    write_jsonl(
+        tmp_path / "data/prompts/eval.jsonl",
+        [{"prompt_id": i, "prompt": f"I like the {w}"} for i, w in enumerate(("sea", "sun", "sky"))],
+    )
+    base_gradeability.main(["--load", str(tiny_model_dir), "--prompts", "3", "--samples", "2", "--out", "g.json"])
+    result = json.loads((tmp_path / "g.json").read_text())
+    assert result["n"] == 6 and result["pretrain_seconds"] is None and result["perplexity"] > 1
+    assert -1 <= result["gold_mean"] <= 1 and 0 <= result["share_above_-0.5"] <= 1
