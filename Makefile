@@ -31,14 +31,14 @@ quick: setup
 # aggregated with the committed run into reports/study/ (python -m reporting.study), which the report then cites.
 # Commit the default run first: the queue runs a snapshot of HEAD and the study reads each run from its commit.
 # STUDY_JOBS=2 runs two seeds at once (with OMP_NUM_THREADS=1 in the environment, so two runs do not oversubscribe 2 cores)
-# The queue's baseline is HEAD when make starts (STUDY_REV), so a commit made while the seeds run does not lose them.
+# The study reads the experiments of the commit they were queued from (rev), so a commit made while they run loses nothing.
 STUDY_SEEDS ?= 1 2
 STUDY_JOBS ?= 1
-STUDY_REV := $(shell git rev-parse HEAD)
 seeds: setup
-	for s in $(STUDY_SEEDS); do $(VENV)/bin/dvc exp run --queue -n seed-$$s -S seed=$$s || exit 1; done
-	$(VENV)/bin/dvc exp run --run-all -j $(STUDY_JOBS)
-	$(PY) -m reporting.study --rev $(STUDY_REV)
+	rev=$$(git rev-parse HEAD) && \
+	for s in $(STUDY_SEEDS); do $(VENV)/bin/dvc exp run --queue -n seed-$$s -S seed=$$s || exit 1; done && \
+	$(VENV)/bin/dvc exp run --run-all -j $(STUDY_JOBS) && \
+	$(PY) -m reporting.study --rev $$rev
 	$(VENV)/bin/dvc repro report
 
 # each method's learning rate, chosen by one procedure on validation prompts with the proxy and KL, never the gold

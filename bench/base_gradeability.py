@@ -23,7 +23,8 @@ from pipeline.errors import OneLineParser, run_cli
 from pipeline.generation import generate_samples
 from pipeline.gold import readable_sentiment_components
 from pipeline.io import read_jsonl, write_json
-from pipeline.models import resolve_device, seed_everything
+from pipeline.models import load_policy, load_tokenizer, resolve_device, seed_everything
+from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain_from_scratch
 
 EVAL_BLOCK = 64  # perplexity on 64-token blocks, so bases of other block sizes compare
 
@@ -49,16 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/base_gradeability.json"))
     args = parser.parse_args(argv)
 
-    from transformers import AutoTokenizer
-
-    from pipeline.models import load_policy
-    from pipeline.pretrain import PackedBlocks, held_out_perplexity, pretrain_from_scratch
-
     params = load_params()
     device = resolve_device(params.device)
     seconds = None
     if args.load:
-        model, tokenizer = load_policy(args.load, str(args.load), device), AutoTokenizer.from_pretrained(args.load)
+        model, tokenizer = load_policy(args.load, str(args.load), device), load_tokenizer(args.load, str(args.load))
         recipe: dict = {"load": str(args.load)}
     else:
         cfg = params.policy.model_copy(update=json.loads(args.policy))
