@@ -58,6 +58,9 @@ class Batch:
     response_ids: torch.Tensor  # (B, Tr) PAD after the first EOS
     response_mask: torch.Tensor  # (B, Tr) 1 up to and including the first EOS
     eos_id: int | None = None  # set when responses were cut at their first EOS (stop_at_eos); None: fixed length
+    # (B, Tr) log-probs of the drawn tokens under the sampling model's tempered logits, zero where masked, as the
+    # decoding loop computed them; None where the sampler does not return them (transformers' static-cache generate)
+    sampled_logprobs: torch.Tensor | None = None
 
     @property
     def input_ids(self) -> torch.Tensor:
@@ -76,7 +79,10 @@ class Batch:
         return self.response_ids.gather(1, last[:, None]).squeeze(1) == self.eos_id
 
     def index(self, idx) -> Batch:
-        return Batch(self.query_ids[idx], self.query_mask[idx], self.response_ids[idx], self.response_mask[idx], self.eos_id)
+        logprobs = None if self.sampled_logprobs is None else self.sampled_logprobs[idx]
+        return Batch(
+            self.query_ids[idx], self.query_mask[idx], self.response_ids[idx], self.response_mask[idx], self.eos_id, logprobs
+        )
 
 
 def left_pad(token_lists: list[list[int]], pad_id: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,25 +147,29 @@ def decode(
     pad_id: int,
     stop_at_eos: bool,
     noise: torch.Tensor,
-) -> torch.Tensor:
-    """Response tokens (B, max_new_tokens) from a KV-cached decoding loop; PAD after a row's EOS.
-    Step t of row i draws with noise[i, t]."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(response tokens, their log-probs), both (B, steps <= max_new_tokens), from a KV-cached decoding loop; PAD
+    after a row's EOS. Step t of row i draws with noise[i, t]. The log-probs come from the logits the draw used
+    (tempered as `forward_logits` tempers them), so a caller that needs them skips a forward pass; they match a
+    full forward pass up to floating-point noise (the cached attention sums in another order)."""
     attn, pos = query_mask, position_ids(query_mask)
     out = model(input_ids=query_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
     finished = torch.zeros(len(query_ids), dtype=torch.bool, device=query_ids.device)
-    tokens = []
+    tokens, logprobs = [], []
     for step in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1], temperature, noise[:, step])
+        logits = out.logits[:, -1].float()
+        token = sample_next(logits, temperature, noise[:, step])
         if stop_at_eos:
             token = token.masked_fill(finished, pad_id)
             finished |= token == eos_id
         tokens.append(token)
+        logprobs.append(token_logprobs(logits if temperature == 1.0 else logits / temperature, token))
         if step == max_new_tokens - 1 or (stop_at_eos and bool(finished.all())):
             break
         attn = torch.cat([attn, attn.new_ones(len(attn), 1)], dim=1)
         pos = pos[:, -1:] + 1
         out = model(input_ids=token[:, None], attention_mask=attn, position_ids=pos, cache=out.cache, use_cache=True)
-    return torch.stack(tokens, dim=1)
+    return torch.stack(tokens, dim=1), torch.stack(logprobs, dim=1)
 
 
 _announced: set[tuple[str, str]] = set()
@@ -253,17 +263,20 @@ def sample(
     if noise is None:
         noise = torch.rand(len(query_ids), max_new_tokens)
     noise = noise.to(query_ids.device)
+    logprobs = None
     if resolve_cache(cache, query_ids.device) == "static":
         response = hf_generate(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos, noise)
     else:
-        response = decode(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos, noise)
+        response, logprobs = decode(model, query_ids, query_mask, max_new_tokens, temperature, eos_id, pad_id, stop_at_eos, noise)
     if response.shape[1] < max_new_tokens:  # every sequence stopped early
         response = F.pad(response, (0, max_new_tokens - response.shape[1]), value=pad_id)
     if stop_at_eos:
         response, mask = truncate_after_eos(response, eos_id, pad_id)
     else:
         mask = torch.ones_like(response)
-    return Batch(query_ids, query_mask, response, mask, eos_id if stop_at_eos else None)
+    if logprobs is not None:
+        logprobs = F.pad(logprobs, (0, max_new_tokens - logprobs.shape[1])) * mask
+    return Batch(query_ids, query_mask, response, mask, eos_id if stop_at_eos else None, logprobs)
 
 
 def forward_logits(model, batch: Batch, temperature: float) -> torch.Tensor:
@@ -380,6 +393,7 @@ def generate_samples(
     policy_name: str,
     ref_model=None,
     with_logprobs: bool = True,
+    sampler_logprobs: bool = False,
     progress: bool = True,
 ) -> list[GenerationRecord]:
     """k samples per prompt as generation records (`GenerationRecord`).
@@ -388,8 +402,12 @@ def generate_samples(
     batch_size changes the speed, never the samples; prompt ids must be stable (the prompt file's index).
 
     with_logprobs=False leaves out `logprob`/`ref_logprob` (a full forward pass per batch, as costly as
-    the sampling itself on CPU) for callers that only need the text and tokens. progress=False drops the
-    bar, for callers inside a loop with its own (a nested bar interleaves with it in `dvc queue logs`).
+    the sampling itself on CPU) for callers that only need the text and tokens. sampler_logprobs=True takes the
+    policy's log-probs from the decoding loop where it returns them (a forward pass fewer); they equal the forward
+    pass's up to floating-point noise that depends on the batch size, so only callers whose batch is not a knob
+    (the curves' evaluation points) use it, and every output of a stage stays byte-identical across batch sizes.
+    progress=False drops the bar, for callers inside a loop with its own (a nested bar interleaves with it in
+    `dvc queue logs`).
     """
     if len({p["prompt_id"] for p in prompts}) < len(prompts):  # two prompts would share their samples' streams
         raise ValueError(f"sampling {policy_name}: prompt ids repeat; each prompt needs its own")
@@ -421,7 +439,8 @@ def generate_samples(
             row_noise(seed, [(p["prompt_id"], k) for p, k in chunk], new_tokens),
         )
         if with_logprobs:
-            logprob = response_logprobs(model, batch, temperature).sum(1)
+            own = batch.sampled_logprobs if sampler_logprobs else None  # None from transformers' static-cache path
+            logprob = (own if own is not None else response_logprobs(model, batch, temperature)).sum(1)
             # the base policy is its own reference: one forward pass, not two
             same_model = ref_model is None or ref_model is model
             ref_logprob = logprob if same_model else response_logprobs(ref_model, batch, temperature).sum(1)

@@ -31,10 +31,14 @@ sampled from word-trigram counts, name and foreign-tag lists, exclamation lists,
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -228,9 +232,68 @@ def gold_ngram_models() -> NgramModels:
     )
 
 
+CACHE_ENV = "RLHF_BENCH_CACHE"  # where fitted gold weights are kept between processes; "off" disables the cache
+
+
+def fit_fingerprint() -> str:
+    """A digest of everything the readability fit reads: the gold's source code, the fortune files and the versions of
+    the lexicons (lemminflect, VADER) and numpy. Equal digests give bit-identical weights, so a cached fit is the fit."""
+    import hashlib
+    import importlib.metadata
+    import inspect
+
+    import pipeline.corpus
+    import pipeline.fluency
+    import pipeline.gold
+    import pipeline.hard_negatives
+    import pipeline.ngram
+
+    digest = hashlib.sha256()
+    modules = (sys.modules[__name__], pipeline.corpus, pipeline.fluency, pipeline.gold, pipeline.hard_negatives, pipeline.ngram)
+    for module in modules:
+        digest.update(Path(inspect.getfile(module)).read_bytes())
+    for path in pipeline.corpus.find_fortune_files(list(pipeline.fluency.GOLD_FORTUNE_FILES)):
+        digest.update(path.name.encode() + path.read_bytes())
+    for package in ("lemminflect", "vaderSentiment", "numpy"):
+        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path | None:
+    """$RLHF_BENCH_CACHE, else $XDG_CACHE_HOME/rlhf-bench (~/.cache/rlhf-bench); None when the variable is "off"."""
+    if (value := os.environ.get(CACHE_ENV)) == "off":
+        return None
+    return Path(value) if value else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rlhf-bench"
+
+
 @cache
 def gold_readability() -> Readability:
-    """The gold's readability model, fitted once per process (a few seconds), deterministic."""
+    """The gold's readability model, deterministic: fitted once (about 4 s) and kept in `cache_dir()` under the digest of
+    its inputs, so the stages that score gold (preferences, reward model, every curve, evaluate) fit it once per machine
+    rather than once per process. A damaged or unwritable cache is refitted or skipped, never trusted."""
+    folder = cache_dir()
+    path = folder / f"readability-{fit_fingerprint()}.json" if folder else None
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text("utf-8"))
+            return Readability(np.array(saved["weights"], dtype=float), saved["calibration_accuracy"], saved["n_calibration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # refit below and overwrite it
+    model = fit_readability()
+    if path is not None:
+        saved = {"weights": model.weights.tolist(), "calibration_accuracy": model.calibration_accuracy}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}")
+            temporary.write_text(json.dumps(saved | {"n_calibration": model.n_calibration}), "utf-8")
+            temporary.replace(path)  # atomic: a concurrent stage reads the old file or the whole new one
+        except OSError:
+            pass  # a read-only home: every process fits, as before
+    return model
+
+
+def fit_readability() -> Readability:
+    """Fit the logistic model on the calibration set (real snippets vs hard negatives); a few seconds, deterministic."""
     from pipeline.hard_negatives import calibration_set
 
     fit, calibration = gold_entries()

@@ -48,11 +48,21 @@ EVAL_SAMPLE_FIELDS = (
 
 @torch.no_grad()
 def evaluate_point(
-    trainer, tokenizer, prompts: list[dict], gold_fn, *, seed: int, samples_per_prompt: int, n_boot: int = 500
+    trainer,
+    tokenizer,
+    prompts: list[dict],
+    gold_fn,
+    *,
+    seed: int,
+    samples_per_prompt: int,
+    n_boot: int = 500,
+    untrained: bool = False,
 ) -> tuple[dict, list[dict]]:
     """({"eval/<metric>": mean, "eval/<metric>_ci_low": ..., "eval/<metric>_ci_high": ...}, the scored samples).
 
-    Every point draws with the same seed, so points differ by the policy, not by sampling noise.
+    Every point draws with the same seed, so points differ by the policy, not by sampling noise. `untrained`: the
+    point before the first update, where the policy is its reference, so its KL is 0 by definition (the sampler's
+    log-probs would put it at floating-point noise from 0) and the reference's forward pass is skipped.
     """
     policy = trainer.unwrapped.policy
     policy.eval()
@@ -68,7 +78,8 @@ def evaluate_point(
             seed=derive_seed(seed, "ppo-eval"),
             device=device,
             policy_name="ppo",
-            ref_model=trainer.ref_policy,
+            ref_model=None if untrained else trainer.ref_policy,
+            sampler_logprobs=True,  # one batch of a fixed size: a forward pass fewer per point, no knob to vary it
             progress=False,
         )
         score_records(trainer.reward_model, tokenizer, records, trainer.reward_norm, 256, device, trainer.sampling.max_new_tokens)
@@ -93,7 +104,13 @@ class EvalCallback(Callback):
         if not trainer.acc.is_main_process or not (update % self.every == 0 or update == trainer.cfg.total_updates):
             return {}
         stats, samples = evaluate_point(
-            trainer, self.tokenizer, self.prompts, self.gold_fn, seed=self.seed, samples_per_prompt=self.samples_per_prompt
+            trainer,
+            self.tokenizer,
+            self.prompts,
+            self.gold_fn,
+            seed=self.seed,
+            samples_per_prompt=self.samples_per_prompt,
+            untrained=update == 0,
         )
         trainer.state.eval_samples.extend({"update": update} | s for s in samples)
         return stats

@@ -118,7 +118,13 @@ class CurveEval(TrainerCallback):
         was_training = policy.training
         target = SimpleNamespace(**vars(self.target), unwrapped=SimpleNamespace(policy=policy))
         stats, samples = evaluate_point(
-            target, self.tokenizer, self.prompts, self.gold_fn, seed=self.seed, samples_per_prompt=self.samples_per_prompt
+            target,
+            self.tokenizer,
+            self.prompts,
+            self.gold_fn,
+            seed=self.seed,
+            samples_per_prompt=self.samples_per_prompt,
+            untrained=step == 0,
         )
         policy.train(was_training)
         self.rows.append({"update": step} | {k.removeprefix("eval/"): v for k, v in stats.items()})

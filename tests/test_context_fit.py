@@ -103,7 +103,12 @@ def test_evaluation_point_with_long_prompts(tiny):
         reward_norm={"mean": 0.0, "std": 1.0},
     )
     stats, samples = evaluate_point(trainer, tiny.tok, prompts(), None, seed=0, samples_per_prompt=2, n_boot=20)
-    assert len(samples) == 8 and stats["eval/kl"] == pytest.approx(0.0, abs=1e-4)  # the policy is its reference
+    # the policy equals its reference (a separate copy): the sampler's log-probs put the KL at floating-point noise,
+    # and the point before training, which knows it is untrained, reports the 0 it is without the reference's pass
+    assert len(samples) == 8 and stats["eval/kl"] == pytest.approx(0.0, abs=1e-4)
+    untrained, again = evaluate_point(trainer, tiny.tok, prompts(), None, seed=0, samples_per_prompt=2, n_boot=20, untrained=True)
+    assert untrained["eval/kl"] == 0.0 and all(s["logprob"] == s["ref_logprob"] for s in again)
+    assert [s["response"] for s in again] == [s["response"] for s in samples]
 
 
 def test_reward_model_normalisation_samples_with_long_prompts(tiny):

@@ -33,7 +33,7 @@ def test_decode_loop_matches_transformers_greedy(tiny_model_dir, monkeypatch):
     model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
     q, mask = left_pad([[5, 6, 7, 8, 9], [10, 11], [12]], tok.pad_token_id)
     monkeypatch.setattr(generation, "sample_next", lambda logits, temperature, u: logits.argmax(-1))
-    ours = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False, noise=torch.rand(3, 7))
+    ours, _ = decode(model, q, mask, 7, 1.0, tok.eos_token_id, tok.pad_token_id, stop_at_eos=False, noise=torch.rand(3, 7))
     ref = model.generate(
         input_ids=q,
         attention_mask=mask,
@@ -44,6 +44,29 @@ def test_decode_loop_matches_transformers_greedy(tiny_model_dir, monkeypatch):
         eos_token_id=None,
     )[:, q.shape[1] :]
     assert torch.equal(ours, ref)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_the_samplers_log_probs_equal_a_forward_pass(tiny_model_dir, temperature):
+    """Evaluation points take the policy's log-probs from the decoding loop instead of a second forward pass: they must
+    be the forward pass's (tempered, zero after the EOS) up to floating-point noise."""
+    tok = load_tokenizer(tiny_model_dir)
+    model = load_policy(tiny_model_dir, "tiny", torch.device("cpu"))
+    q, mask = left_pad([[5, 6, 7, 8, 9], [10, 11], [12], [13, 14, 15]], tok.pad_token_id)
+    noise = row_noise(3, [(i,) for i in range(4)], 8)
+    batch = sample(model, q, mask, 8, temperature, tok.eos_token_id, tok.pad_token_id, noise=noise)
+    full = generation.response_logprobs(model, batch, temperature)
+    assert batch.sampled_logprobs.shape == full.shape and torch.allclose(batch.sampled_logprobs, full, atol=1e-4)
+    assert bool((batch.sampled_logprobs[batch.response_mask == 0] == 0).all())
+    assert torch.equal(batch.index(torch.tensor([2])).sampled_logprobs, batch.sampled_logprobs[2:3])
+    prompts = [{"prompt_id": i, "prompt": p["prompt"]} for i, p in enumerate(VARIED)]
+    kwargs = dict(samples_per_prompt=2, batch_size=8, seed=0, device="cpu", policy_name="p", progress=False)
+    sampling = SamplingConfig(max_new_tokens=6, temperature=temperature)
+    forward = generate_samples(model, tok, prompts, sampling, **kwargs)
+    own = generate_samples(model, tok, prompts, sampling, sampler_logprobs=True, **kwargs)
+    assert [r["response_ids"] for r in own] == [r["response_ids"] for r in forward]
+    assert [r["logprob"] for r in own] == pytest.approx([r["logprob"] for r in forward], abs=1e-4)
+    assert all(r["ref_logprob"] == r["logprob"] for r in own)  # the policy is its own reference: KL exactly 0
 
 
 def test_sampled_responses_are_cut_after_the_first_eos(tiny_model_dir, monkeypatch):

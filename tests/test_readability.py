@@ -1,5 +1,7 @@
 """The default gold, readable_sentiment: the wider probe set, bounded evidence, text the policy never saw, its parts."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,34 @@ def test_runs_of_symbols_between_a_few_words_do_not_read_as_english():
     # the factor falls with the share of symbols, from 1 within prose's range to 0
     shares = [prose_factor("word " * 10 + "." * n) for n in (0, 10, 20, 40, 80)]
     assert shares == sorted(shares, reverse=True) and shares[0] == 1.0 and shares[-1] == 0.0
+
+
+def test_the_fitted_weights_are_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path, monkeypatch):
+    """Stages load the fit instead of refitting it: the same weights, scores and calibration, and bad files are not trusted."""
+    from pipeline import readability
+
+    monkeypatch.setenv(readability.CACHE_ENV, str(tmp_path))
+    fitted = readability.fit_readability()
+    readability.gold_readability.cache_clear()
+    try:
+        first = readability.gold_readability()  # fits and writes the cache
+        (path,) = tmp_path.glob("readability-*.json")
+        assert path.name == f"readability-{readability.fit_fingerprint()}.json"
+        readability.gold_readability.cache_clear()
+        loaded = readability.gold_readability()  # from the file
+        assert np.array_equal(loaded.weights, fitted.weights) and np.array_equal(first.weights, fitted.weights)
+        assert (loaded.calibration_accuracy, loaded.n_calibration) == (fitted.calibration_accuracy, fitted.n_calibration)
+        text = "The concert was fantastic and the orchestra played brilliantly."
+        assert loaded.score(text, "Last night") == fitted.score(text, "Last night")
+
+        path.write_text('{"weights": [1.0, 2.0', "utf-8")  # a half-written file
+        readability.gold_readability.cache_clear()
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights)
+        assert json.loads(path.read_text("utf-8"))["weights"] == fitted.weights.tolist()  # rewritten whole
+
+        monkeypatch.setenv(readability.CACHE_ENV, "off")
+        path.unlink()
+        readability.gold_readability.cache_clear()
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights) and not any(tmp_path.iterdir())
+    finally:
+        readability.gold_readability.cache_clear()
