@@ -21,7 +21,7 @@ repro: setup
 	$(VENV)/bin/dvc repro
 
 # the quick start: the quick profile (profiles/quick.yaml: one PPO curve, smaller everything) written to params.yaml and
-# run, 275 s of stage time on 2 cores (bench/RESULTS.md); REPORT.md's stage-time row sums it.
+# run, 259 s of stage time on 2 cores (bench/RESULTS.md); REPORT.md's stage-time row sums it.
 # `git checkout -- params.yaml dvc.lock results REPORT.md reports` restores the committed default run's files
 quick: setup
 	$(PY) -m pipeline.profiles quick

@@ -194,7 +194,7 @@ class PPOConfig(_Section):
     num_minibatches: int = Field(4, ge=1, description="minibatches each rollout batch is split into per PPO epoch")
     ppo_epochs: int = Field(2, ge=1, le=1000, description="passes over each rollout batch")
     lr: float = Field(
-        0.003,
+        0.001,
         gt=0,
         le=1,
         description="policy and value learning rate (AdamW; chosen by `make tune` on validation prompts, reports/tuning/)",
@@ -260,7 +260,7 @@ class DPOMethodConfig(_Section):
     )
     batch_size: int = Field(32, ge=1, le=65_536, description="preference pairs per optimizer step")
     lr: float = Field(
-        0.01, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
+        0.0003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
     )
     lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
         "linear", description="learning-rate schedule over max_steps (HF Trainer's)"
