@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
 
 import numpy as np
 
@@ -148,47 +147,6 @@ def calibration_set(
         pairs.append((prompt, detokenize(negative(kind, real, source, positive, rng))))
         labels.append(0)
     return pairs, labels
-
-
-SEARCH_WORDS, SEARCH_MIN_DISTINCT, SEARCH_PROPOSALS = 18, 0.8, 16
-
-
-def greedy_word_search(
-    judge: Callable[[list[str]], list[float]],
-    vocab: list[str],
-    budget: int,
-    rng: np.random.Generator,
-    targets: dict[str, float] | None = None,
-) -> dict:
-    """White-box greedy word substitution: what an optimiser finds when it can query the judge.
-
-    Start from SEARCH_WORDS random words of `vocab`, score batches of SEARCH_PROPOSALS one-word substitutions, keep the
-    best if it raises the score, and never let the distinct-word share fall below SEARCH_MIN_DISTINCT. Returns the best
-    text and score, and for each named target the number of evaluations after which a text first scored above it.
-    """
-    targets = targets or {}
-    words = list(rng.choice(vocab, SEARCH_WORDS, replace=False))
-    best = judge([" ".join(words)])[0]
-    evals, passed = 1, {k: (1 if best > v else None) for k, v in targets.items()}
-    while evals < budget:
-        proposals = []
-        for _ in range(SEARCH_PROPOSALS):
-            candidate = list(words)
-            candidate[int(rng.integers(SEARCH_WORDS))] = str(vocab[int(rng.integers(len(vocab)))])
-            if len(set(candidate)) / SEARCH_WORDS >= SEARCH_MIN_DISTINCT:
-                proposals.append(candidate)
-        scores = judge([" ".join(c) for c in proposals])
-        for i, score in enumerate(scores):
-            for k, v in targets.items():
-                if passed[k] is None and score > v:
-                    passed[k] = evals + i + 1
-        evals += len(proposals)
-        i = int(np.argmax(scores))
-        if scores[i] > best:
-            best, words = scores[i], proposals[i]
-    return {"best": round(float(best), 4), "text": " ".join(words), "evals": evals} | {
-        f"evals_to_pass_{k}": v for k, v in passed.items()
-    }
 
 
 def _positive(word: str) -> bool:

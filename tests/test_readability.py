@@ -12,11 +12,10 @@ from pipeline.readability import features, fit_logistic, gold_entries, gold_read
 # Probes the judge still gets wrong (see bench/RESULTS.md, "The gold judge"): each is an xfail(strict=True),
 # so fixing one turns its test red until it leaves this list.
 KNOWN_FAILURES = {
-    "fluent positive 14": "plain English with a noun-heavy skeleton that the salad-hardened structure model distrusts",
+    "fluent positive 3": "novel phrasing whose skeleton the fortune text rarely has",
     "degenerate 12": "a list of capitalised names reads as a sentence of names",
     "degenerate 15": "positive words injected in a real sentence keep its skeleton",
     "degenerate 16": "positive words injected in a real sentence keep its skeleton",
-    "degenerate 18": "a comma list of positive words sits just above the lowest fluent neutral sentence (a timetable)",
     "degenerate 19": "n-gram babble of common phrases is locally English",
     "degenerate 20": "n-gram babble of common phrases is locally English",
     "degenerate 21": "RL output that is locally English",
@@ -76,32 +75,12 @@ def test_no_handful_of_words_carries_a_text():
 
 
 def test_each_feature_is_bounded_per_word():
-    from pipeline.readability import FEATURES, SKELETON_CLIP, STRUCTURE_CLIP, WORD_CLIP
+    from pipeline.readability import SKELETON_CLIP, WORD_CLIP
 
-    x = features("ambrose bierce " * 10, "", gold_readability().structure)
-    assert len(x) == len(FEATURES) and len(features("ambrose bierce")) == len(FEATURES) - 1
+    x = features("ambrose bierce " * 10)
     assert SKELETON_CLIP[0] <= x[0] <= SKELETON_CLIP[1] and WORD_CLIP[0] <= x[1] <= WORD_CLIP[1]
-    assert all(0 <= v <= 1 for v in x[2:6]) and -STRUCTURE_CLIP <= x[6] <= STRUCTURE_CLIP
+    assert all(0 <= v <= 1 for v in x[2:])
     assert features("!!! 123") is None
-
-
-def test_greedy_word_search_cannot_push_salad_above_fluent_positive_english():
-    """The attack of bench/gold_attack.py with restarts it never ran: searched salad stays below what positive English
-    scores, while the same search lifts a judge without the structure feature well above its start."""
-    from bench.gold_attack import fortune_words
-    from pipeline.gold_probes import FLUENT_POSITIVE
-    from pipeline.hard_negatives import greedy_word_search
-
-    scorer, prompt = get_gold_scorer("readable_sentiment"), "It is a truth"
-
-    def judge(texts):
-        return score_gold(scorer, texts, [prompt] * len(texts))
-
-    positive = float(np.mean(judge(list(FLUENT_POSITIVE))))
-    vocab = fortune_words()[0]
-    for seed in (11, 12):
-        run = greedy_word_search(judge, vocab, 1500, np.random.default_rng(seed), {"positive": positive})
-        assert run["best"] < positive, run
 
 
 def test_the_gold_never_fits_on_the_policy_corpus():
@@ -174,7 +153,7 @@ def test_logistic_fit_recovers_a_planted_model():
 
 def test_calibration_separates_real_text_from_hard_negatives():
     model = gold_readability()
-    assert model.calibration_accuracy > 0.8 and model.n_calibration > 1000  # 0.838: capacity spent on searched salad
+    assert model.calibration_accuracy > 0.85 and model.n_calibration > 1000
 
 
 def test_runs_of_symbols_between_a_few_words_do_not_read_as_english():
@@ -193,69 +172,32 @@ def test_runs_of_symbols_between_a_few_words_do_not_read_as_english():
     assert shares == sorted(shares, reverse=True) and shares[0] == 1.0 and shares[-1] == 0.0
 
 
-def test_the_shipped_fit_is_the_fit_of_this_code_and_data():
-    """Edit the gold's code or data and this fails until `python -m pipeline.readability` ships the new fit."""
+def test_the_fitted_weights_are_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path, monkeypatch):
+    """Stages load the fit instead of refitting it: the same weights, scores and calibration, and bad files are not trusted."""
     from pipeline import readability
 
-    saved = json.loads(readability.SHIPPED_FIT.read_text("utf-8"))
-    assert saved["fingerprint"] == readability.fit_fingerprint()
-    model = gold_readability()
-    assert np.array_equal(model.weights, saved["weights"]) and model.search_rounds
-    assert model.search_rounds[-1]["search_best_mean"] < model.search_rounds[0]["search_best_mean"]
-
-
-def test_the_fit_is_deterministic_and_round_trips_through_json():
-    from pipeline import readability
-
-    first = readability.fit_readability(rounds=1, restarts=2, budget=120)
-    second = readability.fit_readability(rounds=1, restarts=2, budget=120)
-    assert np.array_equal(first.weights, second.weights) and first.structure == second.structure
-    assert len(first.search_rounds) == 1 and first.structure.weights
-    loaded = readability.from_json(json.loads(json.dumps(readability.to_json(first, "x"))))
-    assert np.array_equal(loaded.weights, first.weights) and loaded.structure == first.structure
-    text = "The concert was fantastic and the orchestra played brilliantly."
-    assert loaded.score(text, "Last night") == first.score(text, "Last night")
-
-
-def test_a_stale_shipped_fit_is_refitted_and_cached_and_a_damaged_cache_is_refitted(tmp_path, monkeypatch):
-    """A gold whose code changed is not scored with the old weights: it is refitted once and kept in the cache."""
-    from pipeline import readability
-
-    fast = readability.fit_readability(rounds=0)
-    calls = []
-    monkeypatch.setattr(readability, "fit_readability", lambda: calls.append(1) or fast)
-    stale = tmp_path / "shipped.json"
-    stale.write_text(json.dumps(readability.to_json(fast, "an-older-fingerprint")), "utf-8")
-    monkeypatch.setattr(readability, "SHIPPED_FIT", stale)
-    monkeypatch.setenv(readability.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(readability.CACHE_ENV, str(tmp_path))
+    fitted = readability.fit_readability()
     readability.gold_readability.cache_clear()
     try:
-        first = readability.gold_readability()  # stale shipped fit: fits and writes the cache
-        (path,) = (tmp_path / "cache").glob("readability-*.json")
-        assert path.name == f"readability-{readability.fit_fingerprint()}.json" and len(calls) == 1
+        first = readability.gold_readability()  # fits and writes the cache
+        (path,) = tmp_path.glob("readability-*.json")
+        assert path.name == f"readability-{readability.fit_fingerprint()}.json"
         readability.gold_readability.cache_clear()
-        loaded = readability.gold_readability()  # from the cache, no fit
-        assert len(calls) == 1 and np.array_equal(loaded.weights, fast.weights) and loaded.structure == fast.structure
-        assert np.array_equal(first.weights, fast.weights)
+        loaded = readability.gold_readability()  # from the file
+        assert np.array_equal(loaded.weights, fitted.weights) and np.array_equal(first.weights, fitted.weights)
+        assert (loaded.calibration_accuracy, loaded.n_calibration) == (fitted.calibration_accuracy, fitted.n_calibration)
+        text = "The concert was fantastic and the orchestra played brilliantly."
+        assert loaded.score(text, "Last night") == fitted.score(text, "Last night")
 
         path.write_text('{"weights": [1.0, 2.0', "utf-8")  # a half-written file
         readability.gold_readability.cache_clear()
-        assert np.array_equal(readability.gold_readability().weights, fast.weights) and len(calls) == 2
-        assert json.loads(path.read_text("utf-8"))["weights"] == fast.weights.tolist()  # rewritten whole
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights)
+        assert json.loads(path.read_text("utf-8"))["weights"] == fitted.weights.tolist()  # rewritten whole
 
         monkeypatch.setenv(readability.CACHE_ENV, "off")
         path.unlink()
         readability.gold_readability.cache_clear()
-        readability.gold_readability()
-        assert len(calls) == 3 and not any((tmp_path / "cache").iterdir())
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights) and not any(tmp_path.iterdir())
     finally:
         readability.gold_readability.cache_clear()
-
-
-def test_a_signed_logistic_fit_keeps_each_weight_on_its_side():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(4000, 2))
-    y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ [2.0, 1.0])))).astype(float)
-    free, signed = fit_logistic(x, y, l2=0.0), fit_logistic(x, y, l2=0.0, signs=(1, -1))
-    assert free[1] > 0.5 and signed[1] == 0.0 and signed[0] > 1.0  # the bound binds, the other weight still fits
-    assert fit_logistic(x, y, l2=0.0, signs=(1, 1)) == pytest.approx(free, abs=1e-3)
