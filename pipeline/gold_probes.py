@@ -110,6 +110,11 @@ DEGENERATE = (
     "...\t..in...... his\n Britishat.......",
     " up the...... the......,. to theem....",
     "happy...... love.... the great...... joy..",
+    # sub-word pieces glued across punctuation: what PPO found against a gold hardened only against word search
+    # (bench/RESULTS.md, "Hardening against search")
+    "your your T like a nose....  more  knowThendood.S can the running",
+    " look more ch decl?).I lessreedom.\nQ boot.\nGoes.I ",
+    " on kind.\nover have.I sleep.\nial or reality.Atetya",
 )
 
 PROBES: tuple[tuple[str, str], ...] = (
