@@ -27,9 +27,9 @@ import numpy as np
 from pipeline.errors import OneLineParser, positive_int, run_cli
 from pipeline.gold import get_gold_scorer, score_gold
 from pipeline.gold_probes import FLUENT_NEUTRAL, FLUENT_POSITIVE
-from pipeline.hard_negatives import SEARCH_MIN_DISTINCT, SEARCH_WORDS, greedy_word_search
 
 OUT = Path("bench/results/gold_attack.json")
+WORDS, MIN_DISTINCT, PROPOSALS = 18, 0.8, 16
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
@@ -43,6 +43,31 @@ def fortune_words() -> tuple[list[str], list[list[str]]]:
     ]
     counts = Counter(w for e in entries for w in e)
     return [w for w, _ in counts.most_common(3000)], [e for e in entries if len(e) >= 3]
+
+
+def greedy_attack(judge, vocab: list[str], budget: int, rng: np.random.Generator, targets: dict[str, float]) -> dict:
+    words = list(rng.choice(vocab, WORDS, replace=False))
+    best = judge([" ".join(words)])[0]
+    evals, passed = 1, {k: (1 if best > v else None) for k, v in targets.items()}
+    while evals < budget:
+        proposals = []
+        for _ in range(PROPOSALS):
+            cand = list(words)
+            cand[int(rng.integers(WORDS))] = str(vocab[int(rng.integers(len(vocab)))])
+            if len(set(cand)) / WORDS >= MIN_DISTINCT:
+                proposals.append(cand)
+        scores = judge([" ".join(c) for c in proposals])
+        for i, s in enumerate(scores):
+            for k, v in targets.items():
+                if passed[k] is None and s > v:
+                    passed[k] = evals + i + 1
+        evals += len(proposals)
+        i = int(np.argmax(scores))
+        if scores[i] > best:
+            best, words = scores[i], proposals[i]
+    return {"best": round(float(best), 4), "text": " ".join(words), "evals": evals} | {
+        f"evals_to_pass_{k}": v for k, v in passed.items()
+    }
 
 
 def trigram_follow(entries: list[list[str]]) -> dict[tuple[str, str], Counter]:
@@ -90,7 +115,7 @@ def other_attacks(judge, entries: list[list[str]], rng: np.random.Generator, n_b
         toks = text.split()
         padded.append("".join(w + str(rng.choice(["...", "......", ".\t..", ".."])) for w in toks[:: max(2, len(toks) // 4)]))
     follow = trigram_follow(entries)
-    babbles = [babble(entries, follow, rng, SEARCH_WORDS) for _ in range(n_babble)]
+    babbles = [babble(entries, follow, rng, WORDS) for _ in range(n_babble)]
     babble_scores = np.array(judge(babbles)).reshape(-1, 16)
     best_babble = [babbles[16 * i + int(j)] for i, j in enumerate(babble_scores.argmax(1))]
     return {
@@ -149,8 +174,8 @@ def main() -> int:
         "prompt": prompt,
         "budget": args.budget,
         "restarts": args.restarts,
-        "words": SEARCH_WORDS,
-        "min_distinct": SEARCH_MIN_DISTINCT,
+        "words": WORDS,
+        "min_distinct": MIN_DISTINCT,
     }
     for name, judge in judges(prompt).items():
         targets = {
@@ -158,7 +183,7 @@ def main() -> int:
             "positive": float(np.mean(judge(list(FLUENT_POSITIVE)))),
         }
         start = time.perf_counter()
-        runs = [greedy_word_search(judge, vocab, args.budget, np.random.default_rng(r), targets) for r in range(args.restarts)]
+        runs = [greedy_attack(judge, vocab, args.budget, np.random.default_rng(r), targets) for r in range(args.restarts)]
         entry = {
             "neutral_probe_mean": round(targets["neutral"], 4),
             "positive_probe_mean": round(targets["positive"], 4),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
 
 import numpy as np
 
@@ -52,13 +51,6 @@ class _Sampler:
         self.seqs = [s for s in seqs if len(s) >= 3]
         words, counts = zip(*self.unigram.items(), strict=True)
         self.words, self.p = list(words), np.array(counts, dtype=float) / sum(counts)
-        self.entries = entries
-
-    @property
-    def chars(self) -> CharBabble:
-        if not hasattr(self, "_chars"):
-            self._chars = CharBabble(self.entries)
-        return self._chars
 
     def pick(self, rng: np.random.Generator, pool: list[str], n: int) -> list[str]:
         return [pool[i] for i in rng.integers(0, len(pool), n)]
@@ -81,63 +73,8 @@ class _Sampler:
         return s[start : start + n]
 
 
-CHAR_ORDER = 4
-
-
-class CharBabble:
-    """Characters sampled from CHAR_ORDER-gram counts of raw text: the invented words, glued punctuation and fragments
-    a small sub-word policy writes before it writes English ("knowThendood.S can the running")."""
-
-    def __init__(self, entries: list[str]):
-        self.next: defaultdict[str, Counter] = defaultdict(Counter)
-        for entry in entries:
-            text = " ".join(entry.split())
-            padded = " " * CHAR_ORDER + text
-            for i in range(CHAR_ORDER, len(padded)):
-                self.next[padded[i - CHAR_ORDER : i]][padded[i]] += 1
-
-    def sample(self, rng: np.random.Generator, n_words: int) -> str:
-        out = " " * CHAR_ORDER
-        while len(out.split()) <= n_words and len(out) < 40 * n_words:
-            options = self.next.get(out[-CHAR_ORDER:])
-            if not options:
-                out += " "
-                continue
-            chars, counts = zip(*options.items(), strict=True)
-            out += chars[int(rng.choice(len(chars), p=np.array(counts) / sum(counts)))]
-        return " ".join(out.split()[:n_words])
-
-
-def fragment(text: str, rng: np.random.Generator, rate: float = 0.35) -> str:
-    """Sub-word damage to real text at `rate` per word: words glued together or across punctuation, cut in two,
-    truncated, or a stray capital letter, as a sub-word policy breaks English while keeping its pieces."""
-    words = text.split()
-    out: list[str] = []
-    for word in words:
-        r = rng.random() if rng.random() < rate else 1.0
-        if r < 0.3 and out:  # glued to the previous word, often camel-cased: "knowThen", "nose.S"
-            out[-1] += word[:1].upper() + word[1:] if rng.random() < 0.5 else word
-        elif r < 0.5 and len(word) > 3:  # cut in two
-            cut = int(rng.integers(1, len(word) - 1))
-            out += [word[:cut], word[cut:]]
-        elif r < 0.7 and len(word) > 3:  # a letter dropped
-            cut = int(rng.integers(2, len(word)))
-            out.append(word[:cut] + word[cut + 1 :])
-        elif r < 0.85:  # a stray letter
-            out += [word, chr(int(rng.integers(65, 91)))]
-        elif r < 1.0:  # punctuation run
-            out.append(word + str(rng.choice(["....", ".,", "?).", ",,", '."', "!."])))
-        else:
-            out.append(word)
-    return " ".join(out)
-
-
-def negative(kind: str, real: list[str], s: _Sampler, positive: list[str], rng: np.random.Generator) -> list[str] | str:
+def negative(kind: str, real: list[str], s: _Sampler, positive: list[str], rng: np.random.Generator) -> list[str]:
     n = max(MIN_WORDS, sum(is_word(t) for t in real))
-    if kind == "char_babble":
-        return s.chars.sample(rng, n)
-    if kind == "fragmented":
-        return fragment(detokenize(real), rng)
     if kind == "shuffled":
         return [real[i] for i in rng.permutation(len(real))]
     if kind == "salad":
@@ -182,8 +119,6 @@ NEGATIVE_KINDS = (
     "name_list",
     "exclamations",
     "repetition",
-    "char_babble",
-    "fragmented",
 )
 
 
@@ -208,52 +143,10 @@ def calibration_set(
         pairs.append((prompt, detokenize(real)))
         labels.append(1)
         kind = NEGATIVE_KINDS[i % len(NEGATIVE_KINDS)]
-        source = babble_source if kind in ("trigram_babble", "char_babble") else salad_source
-        response = negative(kind, real, source, positive, rng)
-        pairs.append((prompt, response if isinstance(response, str) else detokenize(response)))
+        source = babble_source if kind == "trigram_babble" else salad_source
+        pairs.append((prompt, detokenize(negative(kind, real, source, positive, rng))))
         labels.append(0)
     return pairs, labels
-
-
-SEARCH_WORDS, SEARCH_MIN_DISTINCT, SEARCH_PROPOSALS = 18, 0.8, 16
-
-
-def greedy_word_search(
-    judge: Callable[[list[str]], list[float]],
-    vocab: list[str],
-    budget: int,
-    rng: np.random.Generator,
-    targets: dict[str, float] | None = None,
-) -> dict:
-    """White-box greedy word substitution: what an optimiser finds when it can query the judge.
-
-    Start from SEARCH_WORDS random words of `vocab`, score batches of SEARCH_PROPOSALS one-word substitutions, keep the
-    best if it raises the score, and never let the distinct-word share fall below SEARCH_MIN_DISTINCT. Returns the best
-    text and score, and for each named target the number of evaluations after which a text first scored above it.
-    """
-    targets = targets or {}
-    words = list(rng.choice(vocab, SEARCH_WORDS, replace=False))
-    best = judge([" ".join(words)])[0]
-    evals, passed = 1, {k: (1 if best > v else None) for k, v in targets.items()}
-    while evals < budget:
-        proposals = []
-        for _ in range(SEARCH_PROPOSALS):
-            candidate = list(words)
-            candidate[int(rng.integers(SEARCH_WORDS))] = str(vocab[int(rng.integers(len(vocab)))])
-            if len(set(candidate)) / SEARCH_WORDS >= SEARCH_MIN_DISTINCT:
-                proposals.append(candidate)
-        scores = judge([" ".join(c) for c in proposals])
-        for i, score in enumerate(scores):
-            for k, v in targets.items():
-                if passed[k] is None and score > v:
-                    passed[k] = evals + i + 1
-        evals += len(proposals)
-        i = int(np.argmax(scores))
-        if scores[i] > best:
-            best, words = scores[i], proposals[i]
-    return {"best": round(float(best), 4), "text": " ".join(words), "evals": evals} | {
-        f"evals_to_pass_{k}": v for k, v in passed.items()
-    }
 
 
 def _positive(word: str) -> bool:

@@ -88,17 +88,17 @@ def test_pipeline_stages_expands_every_methods_curves():
 def test_gold_attack_greedy_search_climbs_and_keeps_words_distinct():
     import numpy as np
 
-    from pipeline.hard_negatives import SEARCH_MIN_DISTINCT, SEARCH_WORDS, greedy_word_search
+    from bench import gold_attack
 
     vocab = [f"w{i}" for i in range(50)] + [f"good{i}" for i in range(10)]
 
     def judge(texts):  # share of "good" words: the search should fill the text with them
-        return [sum(w.startswith("good") for w in t.split()) / SEARCH_WORDS for t in texts]
+        return [sum(w.startswith("good") for w in t.split()) / gold_attack.WORDS for t in texts]
 
-    run = greedy_word_search(judge, vocab, 600, np.random.default_rng(0), {"neutral": 0.2, "positive": 0.4})
+    run = gold_attack.greedy_attack(judge, vocab, 600, np.random.default_rng(0), {"neutral": 0.2, "positive": 0.4})
     words = run["text"].split()
-    assert run["best"] >= 0.4 and run["evals"] >= 600 and len(words) == SEARCH_WORDS
-    assert len(set(words)) / len(words) >= SEARCH_MIN_DISTINCT
+    assert run["best"] >= 0.4 and run["evals"] >= 600 and len(words) == gold_attack.WORDS
+    assert len(set(words)) / len(words) >= gold_attack.MIN_DISTINCT
     assert run["evals_to_pass_neutral"] <= run["evals_to_pass_positive"] <= run["evals"]
 
 

@@ -75,32 +75,12 @@ def test_no_handful_of_words_carries_a_text():
 
 
 def test_each_feature_is_bounded_per_word():
-    from pipeline.readability import FEATURES, SKELETON_CLIP, STRUCTURE_CLIP, WORD_CLIP
+    from pipeline.readability import SKELETON_CLIP, WORD_CLIP
 
-    x = features("ambrose bierce " * 10, "", gold_readability().structure)
-    assert len(x) == len(FEATURES) and len(features("ambrose bierce")) == len(FEATURES) - 1
+    x = features("ambrose bierce " * 10)
     assert SKELETON_CLIP[0] <= x[0] <= SKELETON_CLIP[1] and WORD_CLIP[0] <= x[1] <= WORD_CLIP[1]
-    assert all(0 <= v <= 1 for v in x[2:6]) and -STRUCTURE_CLIP <= x[6] <= STRUCTURE_CLIP
+    assert all(0 <= v <= 1 for v in x[2:])
     assert features("!!! 123") is None
-
-
-def test_greedy_word_search_cannot_push_salad_above_fluent_positive_english():
-    """The attack of bench/gold_attack.py with restarts it never ran: searched salad stays below what positive English
-    scores, while the same search lifts a judge without the structure feature well above its start."""
-    from bench.gold_attack import fortune_words
-    from pipeline.gold_probes import FLUENT_POSITIVE
-    from pipeline.hard_negatives import greedy_word_search
-
-    scorer, prompt = get_gold_scorer("readable_sentiment"), "It is a truth"
-
-    def judge(texts):
-        return score_gold(scorer, texts, [prompt] * len(texts))
-
-    positive = float(np.mean(judge(list(FLUENT_POSITIVE))))
-    vocab = fortune_words()[0]
-    for seed in (11, 12):
-        run = greedy_word_search(judge, vocab, 1500, np.random.default_rng(seed), {"positive": positive})
-        assert run["best"] < positive, run
 
 
 def test_the_gold_never_fits_on_the_policy_corpus():
@@ -192,124 +172,32 @@ def test_runs_of_symbols_between_a_few_words_do_not_read_as_english():
     assert shares == sorted(shares, reverse=True) and shares[0] == 1.0 and shares[-1] == 0.0
 
 
-def test_the_shipped_fit_is_the_fit_of_this_code_and_data():
-    """Edit the gold's code or data and this fails until `python -m pipeline.readability` ships the new fit."""
+def test_the_fitted_weights_are_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path, monkeypatch):
+    """Stages load the fit instead of refitting it: the same weights, scores and calibration, and bad files are not trusted."""
     from pipeline import readability
 
-    saved = json.loads(readability.SHIPPED_FIT.read_text("utf-8"))
-    assert saved["fingerprint"] == readability.fit_fingerprint()
-    model = gold_readability()
-    assert np.array_equal(model.weights, saved["weights"]) and model.search_rounds
-    assert model.search_rounds[-1]["search_best_mean"] < model.search_rounds[0]["search_best_mean"]
-
-
-def test_the_fit_is_deterministic_and_round_trips_through_json():
-    from pipeline import readability
-
-    first = readability.fit_readability(rounds=1, restarts=2, budget=120)
-    second = readability.fit_readability(rounds=1, restarts=2, budget=120)
-    assert np.array_equal(first.weights, second.weights) and first.structure == second.structure
-    assert len(first.search_rounds) == 1 and first.structure.weights
-    loaded = readability.from_json(json.loads(json.dumps(readability.to_json(first, "x"))))
-    assert np.array_equal(loaded.weights, first.weights) and loaded.structure == first.structure
-    text = "The concert was fantastic and the orchestra played brilliantly."
-    assert loaded.score(text, "Last night") == first.score(text, "Last night")
-
-
-def test_a_stale_shipped_fit_is_refitted_and_cached_and_a_damaged_cache_is_refitted(tmp_path, monkeypatch):
-    """A gold whose code changed is not scored with the old weights: it is refitted once and kept in the cache."""
-    from pipeline import readability
-
-    fast = readability.fit_readability(rounds=0)
-    calls = []
-    monkeypatch.setattr(readability, "fit_readability", lambda: calls.append(1) or fast)
-    stale = tmp_path / "shipped.json"
-    stale.write_text(json.dumps(readability.to_json(fast, "an-older-fingerprint")), "utf-8")
-    monkeypatch.setattr(readability, "SHIPPED_FIT", stale)
-    monkeypatch.setenv(readability.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(readability.CACHE_ENV, str(tmp_path))
+    fitted = readability.fit_readability()
     readability.gold_readability.cache_clear()
     try:
-        first = readability.gold_readability()  # stale shipped fit: fits and writes the cache
-        (path,) = (tmp_path / "cache").glob("readability-*.json")
-        assert path.name == f"readability-{readability.fit_fingerprint()}.json" and len(calls) == 1
+        first = readability.gold_readability()  # fits and writes the cache
+        (path,) = tmp_path.glob("readability-*.json")
+        assert path.name == f"readability-{readability.fit_fingerprint()}.json"
         readability.gold_readability.cache_clear()
-        loaded = readability.gold_readability()  # from the cache, no fit
-        assert len(calls) == 1 and np.array_equal(loaded.weights, fast.weights) and loaded.structure == fast.structure
-        assert np.array_equal(first.weights, fast.weights)
+        loaded = readability.gold_readability()  # from the file
+        assert np.array_equal(loaded.weights, fitted.weights) and np.array_equal(first.weights, fitted.weights)
+        assert (loaded.calibration_accuracy, loaded.n_calibration) == (fitted.calibration_accuracy, fitted.n_calibration)
+        text = "The concert was fantastic and the orchestra played brilliantly."
+        assert loaded.score(text, "Last night") == fitted.score(text, "Last night")
 
         path.write_text('{"weights": [1.0, 2.0', "utf-8")  # a half-written file
         readability.gold_readability.cache_clear()
-        assert np.array_equal(readability.gold_readability().weights, fast.weights) and len(calls) == 2
-        assert json.loads(path.read_text("utf-8"))["weights"] == fast.weights.tolist()  # rewritten whole
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights)
+        assert json.loads(path.read_text("utf-8"))["weights"] == fitted.weights.tolist()  # rewritten whole
 
         monkeypatch.setenv(readability.CACHE_ENV, "off")
         path.unlink()
         readability.gold_readability.cache_clear()
-        readability.gold_readability()
-        assert len(calls) == 3 and not any((tmp_path / "cache").iterdir())
+        assert np.array_equal(readability.gold_readability().weights, fitted.weights) and not any(tmp_path.iterdir())
     finally:
         readability.gold_readability.cache_clear()
-
-
-def test_a_signed_logistic_fit_keeps_each_weight_on_its_side():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(4000, 2))
-    y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ [2.0, 1.0])))).astype(float)
-    free, signed = fit_logistic(x, y, l2=0.0), fit_logistic(x, y, l2=0.0, signs=(1, -1))
-    assert free[1] > 0.5 and signed[1] == 0.0 and signed[0] > 1.0  # the bound binds, the other weight still fits
-    assert fit_logistic(x, y, l2=0.0, signs=(1, 1)) == pytest.approx(free, abs=1e-3)
-
-
-def test_malformed_counts_the_marks_of_broken_subword_text_and_not_english_punctuation():
-    from pipeline.readability import malformed_share
-
-    clean = [
-        'Hello, I am A. Smith... Wow!! Really?! "Yes," he said. U.S. policy, e.g. this one.',
-        "I enjoyed every page of that novel and recommend it to everyone.",
-        "Q: What is it? A: Nothing.",
-    ]
-    assert [malformed_share(t) for t in clean] == [0.0, 0.0, 0.0]
-    assert malformed_share("your your T like a nose....  more  knowThendood.S can the running") == pytest.approx(4 / 11)
-    assert malformed_share("the end.The start") == pytest.approx(1 / 3)  # sentence marks glued to the next word
-    assert malformed_share("aB" * 20) == 1.0  # capped: one word cannot weigh more than all of them
-
-
-def test_subword_negatives_are_broken_english_and_deterministic():
-    from pipeline.hard_negatives import NEGATIVE_KINDS, CharBabble, calibration_set, fragment
-    from pipeline.readability import malformed_share
-
-    _, calibration = gold_entries()
-    babble = CharBabble(calibration[:300])
-    samples = [babble.sample(np.random.default_rng(s), 12) for s in (0, 0, 1)]
-    assert samples[0] == samples[1] != samples[2] and all(len(s.split()) == 12 for s in samples)
-    real = "The concert was fantastic and the orchestra played brilliantly until midnight."
-    broken = [fragment(real, np.random.default_rng(s)) for s in range(20)]
-    assert fragment(real, np.random.default_rng(0)) == broken[0] and sum(b != real for b in broken) >= 18
-    assert np.mean([malformed_share(b) for b in broken]) > 0.05 and malformed_share(real) == 0.0
-    assert {"char_babble", "fragmented"} <= set(NEGATIVE_KINDS)
-    pairs, labels = calibration_set(calibration[:60], calibration[60:400], calibration[400:700])
-    assert len(pairs) == len(labels) and sum(labels) * 2 == len(labels)
-
-
-def test_subword_damage_lowers_readability(probes):
-    """What PPO found against a gold hardened only on word search: sub-word pieces glued across punctuation."""
-    model, rng = gold_readability(), np.random.default_rng(0)
-    neutral = [t for n, k, t in __import__("pipeline.gold", fromlist=["GOLD_PROBES"]).GOLD_PROBES if k == "fluent_neutral"]
-    from pipeline.hard_negatives import fragment
-
-    clean = [model.score(t) for t in neutral]
-    broken = [model.score(fragment(t, rng, rate=0.5)) for t in neutral]
-    assert np.mean(broken) < np.mean(clean) - 0.3, (np.mean(clean), np.mean(broken))
-
-
-def test_the_fit_search_does_not_depend_on_the_number_of_workers(monkeypatch):
-    from pipeline import readability
-
-    jobs = [("It is a truth", (3, 0, i)) for i in range(3)]
-    vocab = (
-        "the a love great of to and is it good . wonderful was day man woman old new sun sea go went saw we you they me".split()
-    )
-    monkeypatch.setenv("RLHF_BENCH_FIT_WORKERS", "1")
-    serial = readability._parallel_search(gold_readability(), vocab, 60, jobs)
-    monkeypatch.setenv("RLHF_BENCH_FIT_WORKERS", "2")
-    assert readability._parallel_search(gold_readability(), vocab, 60, jobs) == serial
