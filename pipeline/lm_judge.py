@@ -10,7 +10,9 @@ fluent per token), and SLOR: each word's log-probability after the prompt and th
 minus its log-probability with no context, so salad of frequent function words gets no credit for
 being frequent. A logistic model fitted on held-out real fortune snippets against the same
 snippets shuffled maps the mean to [0, 1]; the gold is quality * (1 + sentiment) - 1 as for
-readable_sentiment, with VADER sentiment and the same repetition factor.
+readable_sentiment, with VADER sentiment and the same repetition factor. Its parts also carry a check on
+the check, `fluency_logprob` / `gold_logprob`: the mean per-token log-probability of the response, calibrated the same
+way (bench/gold_agreement.py reports both).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class LMJudge:
     tokenizer: object
     slope: float = 1.0
     intercept: float = 0.0
+    lp_slope: float = 1.0
+    lp_intercept: float = 0.0
     _unigram: dict = field(default_factory=dict)
 
     @torch.no_grad()
@@ -62,8 +66,9 @@ class LMJudge:
         self._unigram.update({w: sum(lp) for w, lp in zip(missing, logps, strict=True)})
         return self._unigram
 
-    def slor(self, texts: list[str], prompts: list[str]) -> list[float | None]:
-        """Mean per-word SLOR of each response after its prompt; None for a response with no words."""
+    def scores(self, texts: list[str], prompts: list[str]) -> list[tuple[float, float] | None]:
+        """(mean per-word SLOR, mean per-token log-probability) of each response after its prompt, from one forward
+        pass; None for a response with no words."""
         seqs, spans = [], []
         for text, prompt in zip(texts, prompts, strict=True):
             ids = self._start() + (self.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else [])
@@ -76,17 +81,38 @@ class LMJudge:
             spans.append(bounds)
         logps = self._sequence_logprobs(seqs)
         unigram = self.unconditional([w for bounds in spans for _, _, w in bounds])
-        out: list[float | None] = []
+        out: list[tuple[float, float] | None] = []
         for lp, bounds in zip(logps, spans, strict=True):
             if not bounds:
                 out.append(None)
                 continue
             per_word = [sum(lp[a - 1 : b - 1]) - unigram[w] for a, b, w in bounds]
-            out.append(float(np.mean(np.clip(per_word, *SLOR_CLIP))))
+            response = lp[bounds[0][0] - 1 : bounds[-1][1] - 1]
+            out.append((float(np.mean(np.clip(per_word, *SLOR_CLIP))), float(np.mean(response))))
         return out
 
+    def slor(self, texts: list[str], prompts: list[str]) -> list[float | None]:
+        """Mean per-word SLOR of each response after its prompt; None for a response with no words."""
+        return [None if s is None else s[0] for s in self.scores(texts, prompts)]
+
+    def fluencies(self, texts: list[str], prompts: list[str]) -> list[tuple[float, float]]:
+        """(SLOR fluency, log-probability fluency) per text, each mapped to [0, 1] by its own calibration; 0 with no
+        words. The second is a check on the first, with the opposite bias: SLOR credits a word for what its context
+        adds to it, so rare and invented words can earn much; the plain per-token log-probability credits whatever is
+        predictable, repetition and the later pieces of a split word included (bench/gold_agreement.py reports both)."""
+
+        def squash(x: float, slope: float, intercept: float) -> float:
+            return 1 / (1 + math.exp(-max(-50.0, min(50.0, slope * x + intercept))))
+
+        return [
+            (0.0, 0.0)
+            if s is None
+            else (squash(s[0], self.slope, self.intercept), squash(s[1], self.lp_slope, self.lp_intercept))
+            for s in self.scores(texts, prompts)
+        ]
+
     def fluency(self, texts: list[str], prompts: list[str]) -> list[float]:
-        return [0.0 if s is None else 1 / (1 + math.exp(-(self.slope * s + self.intercept))) for s in self.slor(texts, prompts)]
+        return [f for f, _ in self.fluencies(texts, prompts)]
 
 
 @cache
@@ -102,9 +128,10 @@ def smollm2_judge() -> LMJudge:
     rng = np.random.default_rng(0)
     pairs = [shuffled_snippet(e, rng) for e in calibration[:240]]
     real, shuffled = zip(*(p for p in pairs if len(p[0].split()) >= 8), strict=True)
-    x = np.array(judge.slor(list(real + shuffled), [""] * (2 * len(real))), dtype=float)
+    x = np.array(judge.scores(list(real + shuffled), [""] * (2 * len(real))), dtype=float)
     y = np.array([1.0] * len(real) + [0.0] * len(shuffled))
-    judge.slope, judge.intercept = fit_logistic(x, y)
+    judge.slope, judge.intercept = fit_logistic(x[:, 0], y)
+    judge.lp_slope, judge.lp_intercept = fit_logistic(x[:, 1], y)
     return judge
 
 
@@ -113,11 +140,17 @@ def smollm2_components(texts: list[str], prompts: list[str] | None = None) -> li
     from pipeline.gold import fluent_sentiment_score, repetition_factor, vader
 
     prompts = prompts or [""] * len(texts)
-    fluency = smollm2_judge().fluency(texts, prompts)
     out = []
-    for text, f, s in zip(texts, fluency, vader(texts), strict=True):
+    for text, (f, f_lp), s in zip(texts, smollm2_judge().fluencies(texts, prompts), vader(texts), strict=True):
         share = distinct_word_share(text)
         out.append(
-            {"sentiment": s, "fluency": f, "repetition": repetition_factor(share), "gold": fluent_sentiment_score(s, f, share)}
+            {
+                "sentiment": s,
+                "fluency": f,
+                "repetition": repetition_factor(share),
+                "gold": fluent_sentiment_score(s, f, share),
+                "fluency_logprob": f_lp,
+                "gold_logprob": fluent_sentiment_score(s, f_lp, share),
+            }
         )
     return out

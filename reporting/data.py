@@ -49,6 +49,15 @@ def read_json(path: Path) -> Any:
         return None
 
 
+def metrics_digest(results_dir: Path) -> str | None:
+    """The digest of a run's metrics.json (every metric of a run is in it, no timings): names the run a benchmark scored
+    (bench/gold_agreement.py), so the report cites a benchmark file only while it describes this run."""
+    from pipeline.io import tree_digest
+
+    path = Path(results_dir) / "metrics.json"
+    return tree_digest(path) if path.is_file() else None
+
+
 def load_metrics(results_dir: Path) -> dict[str, Any]:
     """Read `metrics.json` (required: without it there is nothing to report), with `metric_info.json` under "metric_info"."""
     path = results_dir / "metrics.json"

@@ -23,6 +23,7 @@ from reporting.sections import (
     FIGURE_FILES,
     SECTION_TITLES,
     Context,
+    agreement_section,
     curves_section,
     diversity_section,
     finding_section,
@@ -127,12 +128,14 @@ def render_report(
     repo_dir: str | Path | None = None,
     study_dir: str | Path | None = None,
     tuning_dir: str | Path | None = None,
+    agreement_file: str | Path | None = None,
 ) -> Path:
     """Write the Markdown report to `report_path`, its PNG figures into `figures_dir`, the appendix and the DVC plot data; return the report path.
 
     `repo_dir` is the git repository queried for the revision (default: the cwd). `study_dir` holds the seed study
     (reporting.study: seeds.json, seeds.md, seeds_frontier.png); it is cited only when one of its runs is this run.
     `tuning_dir` holds the learning-rate tuning record (bench/tune.py: tuning.json), which the methods section cites.
+    `agreement_file` is bench/gold_agreement.py's record (the independent judge); shown only when it scored this run.
     Raises FileNotFoundError when `results_dir/metrics.json` is missing; every other input is optional.
     """
     results_dir, report_path, figures_dir = Path(results_dir), Path(report_path), Path(figures_dir)
@@ -156,12 +159,18 @@ def render_report(
     study = data.read_json(study_file) if study_file is not None and study_file.is_file() else None
     if study_covers(study, metrics):
         ctx.study, ctx.study_dir = study, Path(study_dir)
+    if agreement_file is not None:
+        ctx.agreement_file = Path(agreement_file)
+        record = data.read_json(ctx.agreement_file) if ctx.agreement_file.is_file() else None
+        if isinstance(record, dict) and record.get("run_metrics_sha256") == data.metrics_digest(results_dir):
+            ctx.agreement = record
     appendix = Path(appendix_path) if appendix_path is not None else None
     bodies = {
         "summary": summary_section(ctx),
         "finding": finding_section(ctx),
         "seeds": seeds_section(ctx),
         "gold_parts": gold_parts_section(ctx),
+        "agreement": agreement_section(ctx),
         "frontier": frontier_section(ctx),
         "methods": methods_section(ctx),
         "tuning": tuning_section(*_tuning_inputs(ctx, tuning_dir)),

@@ -25,13 +25,14 @@ from reporting.matched import best_gold_point, matched_kl_table, winner_at_kl
 from reporting.provenance import GitInfo
 from reporting.study import curve_label, interval_cell
 from reporting.summary import curve_roles
-from reporting.tables import METHOD_LABELS, NA, ci_of, fmt, fmt_ci, kv_table, md_table, policy_label
+from reporting.tables import METHOD_LABELS, NA, ci_of, fmt, fmt_ci, fmt_signed, kv_table, md_table, policy_label
 
 SECTION_TITLES = {
     "summary": "Summary",
     "finding": "The finding: where gold peaks",
     "seeds": "Across seeds",
     "gold_parts": "What moved the gold: sentiment, fluency, repetition",
+    "agreement": "Does an independent judge agree?",
     "frontier": "Reward–KL frontier",
     "methods": "Methods at matched KL",
     "tuning": "How each method's learning rate was chosen",
@@ -82,6 +83,9 @@ class Context:
     peaks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     study: Mapping[str, Any] | None = None  # the seed study (reporting.study) when one of its runs is this run
     study_dir: Path | None = None
+    # bench/gold_agreement.py's record when it scored this run (same metrics.json), else None; where it lives
+    agreement: Mapping[str, Any] | None = None
+    agreement_file: Path | None = None
 
     def label(self, name: str) -> str:
         """The reader's label of a policy/curve key, plain text."""
@@ -260,7 +264,7 @@ def summary_section(ctx: Context) -> str:
             cells[i].append(f"**{text}**" if i in best else text)
     table = md_table(["policy"] + [h for _, h, _ in columns], cells, ["---"] + ["---:"] * len(columns))
     note = "**Bold**: best gold, win-rate and diversity (never the proxy, which is the optimised target, nor KL). Best-of-n KL is analytic."
-    return "\n\n".join([intro, headline(ctx), table, note])
+    return "\n\n".join(p for p in [intro, headline(ctx), agreement_sentence(ctx), table, note] if p)
 
 
 # ---------------------------------------------------------------- across seeds
@@ -687,6 +691,155 @@ def gold_parts_section(ctx: Context) -> str:
             "Along each curve: first evaluation point → the gold's peak → the last point.",
             md_table(["curve", *(h for _, h in GOLD_PARTS)], curve_rows, ["---"] + ["---:"] * 3),
         ]
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------- independent judge
+# the gold issue's bar: rho of the golds, of the golds on the samples neither judge penalises for repetition (there the
+# shared repetition factor cannot make them agree), and of the fluency parts
+AGREEMENT_BAR = {"spearman": 0.6, "spearman_no_repetition": 0.6, "spearman_fluency": 0.5}
+AGREEMENT_NAMES = {
+    "spearman": "of the golds",
+    "spearman_no_repetition": "of the golds where neither penalises repetition",
+    "spearman_fluency": "of the fluency parts",
+}
+
+
+def agreement_shortfalls(record: Mapping[str, Any]) -> list[str]:
+    """The rhos of an agreement record below their bar (or missing), as "name value < bar"."""
+    out = []
+    for key, bar in AGREEMENT_BAR.items():
+        value = as_float(record.get(key))
+        if value is None or value < bar:
+            out.append(f"{AGREEMENT_NAMES[key]} {fmt(value)} < {bar:g}")
+    return out
+
+
+def agreement_confirms(record: Mapping[str, Any]) -> bool:
+    """True when every rho of the record reaches its bar (AGREEMENT_BAR)."""
+    return not agreement_shortfalls(record)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _agreement_rows(ctx: Context) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, per-policy record) of each final policy the record scored (its curves are in _agreement_along_curves)."""
+    per = _mapping((ctx.agreement or {}).get("per_policy"))
+    return [(ctx.html_label(p), per[p]) for p in (get(ctx.metrics, "policies") or {}) if isinstance(per.get(p), Mapping)]
+
+
+def _gain(record: Mapping[str, Any], base: Mapping[str, Any], key: str) -> float | None:
+    mine, theirs = as_float(record.get(key)), as_float(base.get(key))
+    return None if mine is None or theirs is None else mine - theirs
+
+
+def agreement_sentence(ctx: Context) -> str:
+    """The summary's line on the independent check: whether it confirms the gold, and which gains it does not."""
+    a = ctx.agreement
+    if a is None:
+        return ""
+    link = "[SmolLM2-135M](#does-an-independent-judge-agree)"
+    if agreement_confirms(a):
+        return f"**An independent judge agrees** ({link}: Spearman ρ {fmt(a.get('spearman'))} of the golds)."
+    base = _mapping(_mapping(a.get("per_policy")).get("base"))
+    parted = []
+    for label, r in _agreement_rows(ctx):
+        gold, lm = _gain(r, base, "mean_readable_sentiment"), _gain(r, base, "mean_smollm2_sentiment")
+        if r is not base and gold is not None and lm is not None and gold > 0.05 and lm <= 0:
+            parted.append(f"{label} {fmt_signed(gold)} by the gold, {fmt_signed(lm)} by the LM judge")
+    where = f" Gains over the base policy it does not confirm: {'; '.join(parted)}." if parted else ""
+    return (
+        f"**An independent judge does not confirm this gold** ({link}; Spearman ρ {'; '.join(agreement_shortfalls(a))}), "
+        f"so read the gold's gains as its own opinion, not as what a reader would see.{where}"
+    )
+
+
+# along each curve: each judge's mean gold on the same samples at the first point → the gold's peak → the last point
+ALONG_CURVE_HEADERS = ("gold: first → gold's peak → last", "LM judge: the same points", "samples per point")
+
+
+def _agreement_along_curves(ctx: Context) -> list[list[str]]:
+    """Per curve with a gold peak: both judges' mean gold at the first point, the gold's peak and the last point."""
+    per_point = _mapping((ctx.agreement or {}).get("per_point"))
+    out = []
+    for curve in ctx.curves:
+        p = ctx.peaks.get(curve.name)
+        if not p:
+            continue
+        key = f"{curve.folder.parent.name}/{curve.folder.name}"
+        points = [_mapping(per_point.get(f"{key}@{u}")) for u in (0, p.get("peak_point"), p.get("last_point"))]
+        if not all(points):
+            continue
+        out.append(
+            [
+                ctx.html_label(curve.name),
+                *(" → ".join(fmt(q.get(k)) for q in points) for k in ("mean_readable_sentiment", "mean_smollm2_sentiment")),
+                " / ".join(fmt(q.get("n")) for q in points),
+            ]
+        )
+    return out
+
+
+def agreement_section(ctx: Context) -> str:
+    a = ctx.agreement
+    rerun = "`make smollm2 && python -m bench.gold_agreement` after `dvc repro`, then `dvc repro report`"
+    if a is None:
+        record = data.read_json(ctx.agreement_file) if ctx.agreement_file is not None and ctx.agreement_file.is_file() else None
+        if isinstance(record, dict) and not record.get("run_metrics_sha256"):
+            return f"The agreement record {code(str(ctx.agreement_file))} does not name the run it scored, so it is not shown: {rerun}."
+        if isinstance(record, dict):
+            return (
+                f"The agreement record {code(str(ctx.agreement_file))} scored another run (its `run_metrics_sha256` is not "
+                f"this run's results/metrics.json), so it is not shown: {rerun}."
+            )
+        return not_available(f"an agreement record for this run ({rerun})")
+    link = f"[{escape_inline(str(ctx.agreement_file))}]({ctx.link(ctx.agreement_file)})" if ctx.agreement_file else "record"
+    intro = (
+        f"A second judge, {code('smollm2_sentiment')}, scores {fmt(a.get('n'))} samples of this run's final policies and "
+        "curve points: SmolLM2-135M's per-word SLOR (log-probability after the prompt above the word's own), calibrated on "
+        f"real against shuffled text, with the same VADER sentiment and repetition factor as {code(ctx.gold_name)} ({link}). "
+        f"Spearman ρ of the two golds {fmt(a.get('spearman'))}; {fmt(a.get('spearman_no_repetition'))} on the "
+        f"{fmt(a.get('n_no_repetition'))} samples neither penalises for repetition, where they differ only by fluency; of "
+        f"the fluency parts {fmt(a.get('spearman_fluency'))}. The bar: "
+        + ", ".join(f"{bar:g} {AGREEMENT_NAMES[k]}" for k, bar in AGREEMENT_BAR.items())
+        + "."
+    )
+    base = _mapping(_mapping(a.get("per_policy")).get("base"))
+    rows = [
+        [
+            label,
+            fmt(r.get("n")),
+            fmt(r.get("mean_readable_sentiment")),
+            fmt(r.get("mean_smollm2_sentiment")),
+            *(
+                fmt_signed(g) if (g := _gain(r, base, k)) is not None else NA
+                for k in ("mean_readable_sentiment", "mean_smollm2_sentiment")
+            ),
+            fmt(r.get("mean_readable_sentiment_fluency")),
+            fmt(r.get("mean_smollm2_sentiment_fluency")),
+            fmt(r.get("spearman")),
+        ]
+        for label, r in _agreement_rows(ctx)
+    ]
+    headers = ["policy", "samples", "gold", "LM judge", "gold − base", "LM judge − base", "fluency", "LM fluency", "ρ"]
+    parts = [intro, agreement_sentence(ctx)]
+    if rows:
+        parts.append(md_table(headers, rows, ["---"] + ["---:"] * 8))
+    if curve_rows := _agreement_along_curves(ctx):
+        parts.append(md_table(["curve", *ALONG_CURVE_HEADERS], curve_rows, ["---", "---:", "---:", "---:"]))
+    worst = a.get("worst_disagreements")
+    worst = [w for w in worst if isinstance(w, Mapping)][:4] if isinstance(worst, list) else []
+    if worst:
+        parts.append(
+            "Texts the two rank furthest apart (gold fluency / LM fluency):\n\n"
+            + "\n".join(
+                f"- {fmt(w.get('readable_sentiment_fluency'))} / {fmt(w.get('smollm2_sentiment_fluency'))}: "
+                f"{escape_cell(w.get('response'), 100)}"
+                for w in worst
+            )
+        )
     return "\n\n".join(parts)
 
 

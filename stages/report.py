@@ -1,6 +1,7 @@
 """Stage report: render REPORT.md, reports/appendix.md, reports/figures/ and reports/plots/ (the data of `dvc plots`)
 from saved results only (never trains or samples). The seed study in reports/study/ (`make seeds`) is cited when one of
-its runs is this run; the learning-rate tuning record in reports/tuning/ (`make tune`) is cited in its own section.
+its runs is this run; the learning-rate tuning record in reports/tuning/ (`make tune`) is cited in its own section, and
+the independent judge's record bench/results/gold_agreement.json (`python -m bench.gold_agreement`) when it scored this run.
 
     python -m stages.report           # reads params.yaml: report
 """
@@ -26,6 +27,7 @@ def main() -> None:
             dpi=cfg.figure_dpi,
             study_dir="reports/study",
             tuning_dir="reports/tuning",
+            agreement_file="bench/results/gold_agreement.json",
         )
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -144,3 +146,70 @@ def test_base_gradeability_scores_a_saved_base_and_summarises_the_gold_parts(tmp
     result = json.loads((tmp_path / "g.json").read_text())
     assert result["n"] == 6 and result["pretrain_seconds"] is None and result["perplexity"] > 1
     assert -1 <= result["gold_mean"] <= 1 and 0 <= result["share_above_-0.5"] <= 1
+
+
+def test_gold_agreement_names_its_run_and_separates_shared_repetition(tmp_path, monkeypatch):
+    """The agreement record: which run it scored, rho with and without the texts both judges floor for repetition,
+    per-policy means, and who ranks the furthest-apart texts higher (the LM judge stubbed: SmolLM2 is an extra)."""
+    import bench.gold_agreement as agreement
+    from pipeline import gold
+    from reporting.data import metrics_digest
+
+    monkeypatch.chdir(tmp_path)
+    texts = [
+        "The concert was fantastic and the orchestra played brilliantly.",
+        "the the the the the the the the the the the the",
+        "He checked the oil and filled the tank before the long drive.",
+        "love love love love love love love love",
+        "wonderful amazing great the of and joy best happy",
+        "The delay was awful and the staff were rude to everyone.",
+    ]
+    (tmp_path / "outputs").mkdir()
+    for name in ("base", "ppo_kl0p1"):
+        rows = [{"prompt": "Once", "response": t} for t in texts]
+        (tmp_path / "outputs" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    curve = tmp_path / "results" / "curves" / "ppo" / "kl0.1"
+    curve.mkdir(parents=True)
+    curve.joinpath("eval_samples.jsonl").write_text(
+        "".join(json.dumps({"prompt": "", "response": t, "update": 3}) + "\n" for t in texts)
+    )
+    (tmp_path / "results" / "metrics.json").write_text('{"run": {"seed": 0}}')
+
+    def lm_judge(texts, prompts=None):  # agrees with the gold on repetition and sentiment, inverts its fluency
+        parts = gold.GOLD_COMPONENTS["readable_sentiment"](texts, prompts)
+        out = []
+        for p in parts:
+            f = 1 - p["fluency"]
+            g = f * p["repetition"] * (1 + p["sentiment"]) - 1
+            out.append(p | {"fluency": f, "gold": g, "fluency_logprob": p["fluency"], "gold_logprob": p["gold"]})
+        return out
+
+    monkeypatch.setitem(gold.GOLD_COMPONENTS, "smollm2_sentiment", lm_judge)
+    monkeypatch.setattr(agreement, "GOLD_COMPONENTS", gold.GOLD_COMPONENTS)
+    monkeypatch.setattr("sys.argv", ["gold_agreement", "--n", "18", "--worst", "3"])
+    assert agreement.main() == 0
+    record = json.loads((tmp_path / "bench" / "results" / "gold_agreement.json").read_text())
+    assert record["run_metrics_sha256"] == metrics_digest(tmp_path / "results") and record["n"] == 18
+    assert record["spearman_fluency"] == -1.0 and record["spearman_fluency_logprob"] == 1.0
+    assert record["spearman_logprob"] == 1.0 and record["n_no_repetition"] == 12  # two repeated texts per group
+    assert record["spearman_no_repetition"] < record["spearman"]  # shared floors made the golds look closer
+    assert set(record["per_policy"]) == {"base", "ppo_kl0p1", "ppo/kl0.1"}
+    base = record["per_policy"]["base"]
+    rows = [json.loads(line) for line in (tmp_path / "bench" / "out" / "gold_agreement_rows.jsonl").read_text().splitlines()]
+    base_fluency = np.mean([r["smollm2_sentiment_fluency"] for r in rows if r["source"] == "base"])
+    assert base["n"] == 6 and base["mean_smollm2_sentiment_fluency"] == pytest.approx(base_fluency, abs=1e-3)
+    sides = record["disagreements"]
+    assert sides["gold_higher"]["n"] >= 1 and sides["lm_higher"]["n"] >= 1 and sides["all_policy_samples"]["n"] == 18
+    assert len(record["worst_disagreements"]) == 3
+    assert len(rows) == 18 + len(gold.GOLD_PROBES)
+
+
+def test_gold_agreement_profiles_only_the_furthest_apart_texts():
+    from bench.gold_agreement import disagreement_profile
+
+    policy = [{"response": t} for t in ("plain words here", "xqzt vrrb plok", "a b c", "the end.", "zzkq wwq", "ok")]
+    gap = np.array([0.9, -0.8, 0.1, -0.05, -0.7, 0.0])
+    profile = disagreement_profile(policy, gap, top=3)
+    assert profile["gold_higher"]["n"] == 1 and profile["lm_higher"]["n"] == 2  # 0.9, then -0.8 and -0.7
+    assert profile["lm_higher"]["mean_unknown_word_share"] == 1.0 and profile["gold_higher"]["mean_unknown_word_share"] == 0
+    assert profile["all_policy_samples"]["n"] == 6

@@ -38,9 +38,56 @@ def _render(tmp: Path, results: Path = FIXTURE, **kwargs) -> tuple[Path, str]:
     return report, report.read_text()
 
 
+def _agreement(digest: str | None) -> dict:
+    """A bench/gold_agreement.py record: the judges agree only where both floor repetition, and part on PPO β=0.1."""
+
+    def policy(gold: float, lm: float, n: int = 30) -> dict:
+        return {
+            "n": n,
+            "spearman": 0.2,
+            "mean_readable_sentiment": gold,
+            "mean_smollm2_sentiment": lm,
+            "mean_readable_sentiment_fluency": 0.5,
+            "mean_smollm2_sentiment_fluency": 0.1,
+        }
+
+    return {
+        "run_metrics_sha256": digest,
+        "n": 300,
+        "spearman": 0.61,
+        "n_no_repetition": 250,
+        "spearman_no_repetition": 0.19,
+        "spearman_fluency": -0.12,
+        "per_policy": {
+            "base": policy(-0.68, -0.82),
+            "ppo_kl0p1": policy(-0.29, -0.89),
+            "ppo_kl0p01": policy(-0.66, -0.80),
+            "ppo/kl0.1": policy(-0.43, -0.89, n=260),
+            HOSTILE_POLICY: policy(-0.5, -0.5),
+        },
+        "per_point": {
+            f"ppo/kl0.01@{u}": {"n": 29, "mean_readable_sentiment": g, "mean_smollm2_sentiment": m}
+            for u, g, m in ((0, -0.6, -0.8), (40, -0.4, -0.85), (100, -0.7, -0.95))
+        },
+        "worst_disagreements": [
+            {
+                "response": "the good the <script>alert(1)</script> time",
+                "readable_sentiment_fluency": 0.92,
+                "smollm2_sentiment_fluency": 0.05,
+            }
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    return _render(tmp_path_factory.mktemp("report"), dpi=40)
+    from reporting.data import metrics_digest
+
+    tmp = tmp_path_factory.mktemp("report")
+    agreement = tmp / "bench" / "gold_agreement.json"
+    agreement.parent.mkdir()
+    agreement.write_text(json.dumps(_agreement(metrics_digest(FIXTURE))))
+    return _render(tmp, dpi=40, agreement_file=agreement)
 
 
 def _section(text: str, title: str) -> str:
@@ -559,3 +606,64 @@ def test_links_are_relative_to_the_report_folder(tmp_path: Path) -> None:
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links and all(link.startswith("../assets/figs/") and (report.parent / link).is_file() for link in links)
     assert "](../assets/appendix.md)" in text
+
+
+# ---------------------------------------------------------------- the independent judge
+def test_the_independent_judge_is_shown_where_it_parts_from_the_gold(rendered: tuple[Path, str]) -> None:
+    _, text = rendered
+    summary, section = _section(text, SECTION_TITLES["summary"]), _section(text, SECTION_TITLES["agreement"])
+    line = "**An independent judge does not confirm this gold**"
+    assert line in summary and line in section
+    # the rhos below their bar are named, the pooled one (0.61, above) is not
+    assert "of the golds where neither penalises repetition 0.190 < 0.6; of the fluency parts -0.120 < 0.5)" in summary
+    assert "of the golds 0.610 <" not in summary
+    # PPO β=0.1 gains 0.39 by the gold and loses 0.07 by the LM judge; PPO β=0.01 gains too little to be named
+    assert "PPO (β=0.1) +0.390 by the gold, -0.0700 by the LM judge" in summary and "PPO (β=0.01) +" not in summary
+    rows = {r[0]: r for r in _table(section)}
+    assert rows["PPO (β=0.1)"][1:7] == ["30", "-0.290", "-0.890", "+0.390", "-0.0700", "0.500"]
+    assert rows["base policy"][4] == "+0" and not any("evaluation points" in r for r in rows)
+    assert "0.190 on the 250 samples" in section and "<script>" not in text and "&lt;script&gt;" in section
+    # along the curves: only PPO β=0.01 has every point (first, its gold peak at 40, last) in the record
+    along = _table(section[section.index("| curve | gold: first → gold's peak → last") :])[1:]
+    assert along == [["PPO (β=0.01)", "-0.600 → -0.400 → -0.700", "-0.800 → -0.850 → -0.950", "29 / 29 / 29"]]
+
+
+def test_an_agreement_record_of_another_run_is_not_cited(tmp_path: Path) -> None:
+    stale = tmp_path / "gold_agreement.json"
+    stale.write_text(json.dumps(_agreement("0" * 64)))
+    _, text = _render(tmp_path / "a", dpi=30, agreement_file=stale)
+    assert "scored another run" in _section(text, SECTION_TITLES["agreement"])
+    assert "independent judge" not in _section(text, SECTION_TITLES["summary"])
+    _, text = _render(tmp_path / "b", dpi=30, agreement_file=tmp_path / "missing.json")
+    assert "Not available: an agreement record for this run" in _section(text, SECTION_TITLES["agreement"])
+    unnamed = tmp_path / "old.json"
+    unnamed.write_text(json.dumps(_agreement(None)))
+    _, text = _render(tmp_path / "c", dpi=30, agreement_file=unnamed)
+    assert "does not name the run it scored" in _section(text, SECTION_TITLES["agreement"])
+
+
+def test_an_odd_agreement_record_renders_without_its_tables(tmp_path: Path) -> None:
+    from reporting.data import metrics_digest
+
+    odd = tmp_path / "odd.json"
+    record = _agreement(metrics_digest(FIXTURE)) | {"per_policy": [1, 2], "worst_disagreements": 7, "spearman_fluency": None}
+    odd.write_text(json.dumps(record))
+    _, text = _render(tmp_path / "a", dpi=30, agreement_file=odd)
+    section = _section(text, SECTION_TITLES["agreement"])
+    assert "of the fluency parts n/a < 0.5" in section and "| policy |" not in section and "rank furthest" not in section
+    record["per_policy"] = {"base": 3, "ppo_kl0p1": {"mean_readable_sentiment": "x"}}
+    odd.write_text(json.dumps(record))
+    _, text = _render(tmp_path / "b", dpi=30, agreement_file=odd)
+    assert "| PPO (β=0.1) | n/a | n/a | n/a | n/a | n/a |" in _section(text, SECTION_TITLES["agreement"])
+
+
+def test_agreement_confirms_only_at_the_bar_and_not_through_shared_repetition() -> None:
+    from reporting.sections import agreement_confirms, agreement_shortfalls
+
+    assert agreement_confirms({"spearman": 0.6, "spearman_no_repetition": 0.6, "spearman_fluency": 0.5})
+    assert not agreement_confirms({"spearman": 0.9, "spearman_no_repetition": 0.3, "spearman_fluency": 0.5})
+    assert not agreement_confirms({"spearman": 0.9, "spearman_no_repetition": 0.9, "spearman_fluency": 0.49})
+    assert not agreement_confirms({"spearman": 0.9, "spearman_fluency": 0.9})  # an old record without the split
+    assert agreement_shortfalls({"spearman": 0.5, "spearman_no_repetition": 0.9, "spearman_fluency": 0.9}) == [
+        "of the golds 0.500 < 0.6"
+    ]
