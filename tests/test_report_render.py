@@ -628,33 +628,41 @@ def test_the_independent_judge_is_shown_where_it_parts_from_the_gold(rendered: t
     assert along == [["PPO (β=0.01)", "-0.600 → -0.400 → -0.700", "-0.800 → -0.850 → -0.950", "29 / 29 / 29"]]
 
 
+def _agreement_context(tmp: Path, record: dict | None = None, file: Path | None = None):
+    """The report's context on the fixture with an agreement record (or a file that may hold one), no figures drawn."""
+    from reporting import data
+    from reporting.sections import Context, stored_peaks
+
+    metrics = data.load_metrics(FIXTURE)
+    curves = data.rl_curves(FIXTURE, metrics)
+    ctx = Context(metrics, FIXTURE, tmp, tmp, 30, curves=curves, peaks=stored_peaks(curves, metrics))
+    ctx.agreement, ctx.agreement_file = record, file
+    return ctx
+
+
 def test_an_agreement_record_of_another_run_is_not_cited(tmp_path: Path) -> None:
+    from reporting.sections import agreement_section
+
     stale = tmp_path / "gold_agreement.json"
     stale.write_text(json.dumps(_agreement("0" * 64)))
-    _, text = _render(tmp_path / "a", dpi=30, agreement_file=stale)
+    _, text = _render(tmp_path / "a", dpi=30, agreement_file=stale)  # the digest check is render_report's
     assert "scored another run" in _section(text, SECTION_TITLES["agreement"])
     assert "independent judge" not in _section(text, SECTION_TITLES["summary"])
-    _, text = _render(tmp_path / "b", dpi=30, agreement_file=tmp_path / "missing.json")
-    assert "Not available: an agreement record for this run" in _section(text, SECTION_TITLES["agreement"])
+    missing = agreement_section(_agreement_context(tmp_path, file=tmp_path / "missing.json"))
+    assert missing.startswith("_Not available: an agreement record for this run")
     unnamed = tmp_path / "old.json"
     unnamed.write_text(json.dumps(_agreement(None)))
-    _, text = _render(tmp_path / "c", dpi=30, agreement_file=unnamed)
-    assert "does not name the run it scored" in _section(text, SECTION_TITLES["agreement"])
+    assert "does not name the run it scored" in agreement_section(_agreement_context(tmp_path, file=unnamed))
 
 
 def test_an_odd_agreement_record_renders_without_its_tables(tmp_path: Path) -> None:
-    from reporting.data import metrics_digest
+    from reporting.sections import agreement_section
 
-    odd = tmp_path / "odd.json"
-    record = _agreement(metrics_digest(FIXTURE)) | {"per_policy": [1, 2], "worst_disagreements": 7, "spearman_fluency": None}
-    odd.write_text(json.dumps(record))
-    _, text = _render(tmp_path / "a", dpi=30, agreement_file=odd)
-    section = _section(text, SECTION_TITLES["agreement"])
+    record = _agreement("x") | {"per_policy": [1, 2], "worst_disagreements": 7, "spearman_fluency": None}
+    section = agreement_section(_agreement_context(tmp_path, record))
     assert "of the fluency parts n/a < 0.5" in section and "| policy |" not in section and "rank furthest" not in section
     record["per_policy"] = {"base": 3, "ppo_kl0p1": {"mean_readable_sentiment": "x"}}
-    odd.write_text(json.dumps(record))
-    _, text = _render(tmp_path / "b", dpi=30, agreement_file=odd)
-    assert "| PPO (β=0.1) | n/a | n/a | n/a | n/a | n/a |" in _section(text, SECTION_TITLES["agreement"])
+    assert "| PPO (β=0.1) | n/a | n/a | n/a | n/a | n/a |" in agreement_section(_agreement_context(tmp_path, record))
 
 
 def test_agreement_confirms_only_at_the_bar_and_not_through_shared_repetition() -> None:
