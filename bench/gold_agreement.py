@@ -62,22 +62,20 @@ def disagreement_profile(policy: list[dict], gap: np.ndarray, top: int = 100) ->
         words = [t for t in tokens(text) if is_word(t)]
         return sum(word_class(w.lower()) == "<unk>" for w in words) / max(1, len(words))
 
-    out = {}
+    def profile(texts: list[str]) -> dict:
+        share = lambda f: round(float(np.mean([f(t) for t in texts])), 3) if texts else None  # noqa: E731
+        return {"n": len(texts), "mean_unknown_word_share": share(unknown_share), "mean_symbol_share": share(symbol_share)}
+
     order = np.argsort(-np.abs(gap))[:top]
-    for side, picked in (("gold_higher", [i for i in order if gap[i] > 0]), ("lm_higher", [i for i in order if gap[i] < 0])):
-        texts = [policy[i]["response"] for i in picked]
-        out[side] = {
-            "n": len(picked),
-            "mean_unknown_word_share": round(float(np.mean([unknown_share(t) for t in texts])), 3) if texts else None,
-            "mean_symbol_share": round(float(np.mean([symbol_share(t) for t in texts])), 3) if texts else None,
-        }
-    everything = [r["response"] for r in policy]
-    out["all_policy_samples"] = {
-        "n": len(everything),
-        "mean_unknown_word_share": round(float(np.mean([unknown_share(t) for t in everything])), 3),
-        "mean_symbol_share": round(float(np.mean([symbol_share(t) for t in everything])), 3),
+    return {
+        "gold_higher": profile([policy[i]["response"] for i in order if gap[i] > 0]),
+        "lm_higher": profile([policy[i]["response"] for i in order if gap[i] < 0]),
+        "all_policy_samples": profile([r["response"] for r in policy]),
     }
-    return out
+
+
+def means(rows: list[dict], keys: tuple[str, ...]) -> dict[str, float]:
+    return {f"mean_{k}": round(float(np.mean([r[k] for r in rows])), 4) for k in keys}
 
 
 def rho(a, b) -> float | None:
@@ -111,25 +109,16 @@ def main() -> int:
     ranks = lambda x: (rankdata(x) - 1) / max(len(x) - 1, 1)  # noqa: E731  (ties share a rank, as in Spearman's rho)
     gap = ranks(a) - ranks(b)
     worst = [policy[i] | {"rank_gap": round(float(gap[i]), 3)} for i in np.argsort(-np.abs(gap))[: args.worst]]
+    golds = ("readable_sentiment", "smollm2_sentiment")
+    fluencies = ("readable_sentiment_fluency", "smollm2_sentiment_fluency")
     per_source = {}
     for src in sorted({r["source"].split("@")[0] for r in policy}):
         sub = [r for r in policy if r["source"].split("@")[0] == src]
-        per_source[src] = {
-            "n": len(sub),
-            "spearman": rho([r["readable_sentiment"] for r in sub], [r["smollm2_sentiment"] for r in sub]),
-            "mean_readable_sentiment": round(float(np.mean([r["readable_sentiment"] for r in sub])), 4),
-            "mean_smollm2_sentiment": round(float(np.mean([r["smollm2_sentiment"] for r in sub])), 4),
-            "mean_readable_sentiment_fluency": round(float(np.mean([r["readable_sentiment_fluency"] for r in sub])), 4),
-            "mean_smollm2_sentiment_fluency": round(float(np.mean([r["smollm2_sentiment_fluency"] for r in sub])), 4),
-        }
+        per_source[src] = {"n": len(sub), "spearman": rho(*([r[k] for r in sub] for k in golds)), **means(sub, golds + fluencies)}
     per_point = {}  # each curve evaluation point on its own: does the second judge see the gold's peak?
     for src in sorted({r["source"] for r in policy if "@" in r["source"]}):
         sub = [r for r in policy if r["source"] == src]
-        per_point[src] = {
-            "n": len(sub),
-            "mean_readable_sentiment": round(float(np.mean([r["readable_sentiment"] for r in sub])), 4),
-            "mean_smollm2_sentiment": round(float(np.mean([r["smollm2_sentiment"] for r in sub])), 4),
-        }
+        per_point[src] = {"n": len(sub), **means(sub, golds)}
     probes = [r for r in rows if r["source"].startswith("probe:")]
     distinct = [r for r in policy if r["repetition"] == 1.0]
     report = {

@@ -58,6 +58,17 @@ def metrics_digest(results_dir: Path) -> str | None:
     return tree_digest(path) if path.is_file() else None
 
 
+def load_agreement(path: Path, results_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """bench/gold_agreement.py's record and its standing: (record, "this run") when it scored this run, else
+    (None, "another run" | "unnamed" | "missing")."""
+    record = read_json(path) if path.is_file() else None
+    if not isinstance(record, dict):
+        return None, "missing"
+    if not record.get("run_metrics_sha256"):
+        return None, "unnamed"
+    return (record, "this run") if record["run_metrics_sha256"] == metrics_digest(results_dir) else (None, "another run")
+
+
 def load_metrics(results_dir: Path) -> dict[str, Any]:
     """Read `metrics.json` (required: without it there is nothing to report), with `metric_info.json` under "metric_info"."""
     path = results_dir / "metrics.json"

@@ -161,9 +161,7 @@ def render_report(
         ctx.study, ctx.study_dir = study, Path(study_dir)
     if agreement_file is not None:
         ctx.agreement_file = Path(agreement_file)
-        record = data.read_json(ctx.agreement_file) if ctx.agreement_file.is_file() else None
-        if isinstance(record, dict) and record.get("run_metrics_sha256") == data.metrics_digest(results_dir):
-            ctx.agreement = record
+        ctx.agreement, ctx.agreement_status = data.load_agreement(ctx.agreement_file, results_dir)
     appendix = Path(appendix_path) if appendix_path is not None else None
     bodies = {
         "summary": summary_section(ctx),

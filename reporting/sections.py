@@ -86,6 +86,7 @@ class Context:
     # bench/gold_agreement.py's record when it scored this run (same metrics.json), else None; where it lives
     agreement: Mapping[str, Any] | None = None
     agreement_file: Path | None = None
+    agreement_status: str = "missing"  # reporting.data.load_agreement's: this run, another run, unnamed, missing
 
     def label(self, name: str) -> str:
         """The reader's label of a policy/curve key, plain text."""
@@ -786,10 +787,9 @@ def agreement_section(ctx: Context) -> str:
     a = ctx.agreement
     rerun = "`make smollm2 && python -m bench.gold_agreement` after `dvc repro`, then `dvc repro report`"
     if a is None:
-        record = data.read_json(ctx.agreement_file) if ctx.agreement_file is not None and ctx.agreement_file.is_file() else None
-        if isinstance(record, dict) and not record.get("run_metrics_sha256"):
+        if ctx.agreement_status == "unnamed":
             return f"The agreement record {code(str(ctx.agreement_file))} does not name the run it scored, so it is not shown: {rerun}."
-        if isinstance(record, dict):
+        if ctx.agreement_status == "another run":
             return (
                 f"The agreement record {code(str(ctx.agreement_file))} scored another run (its `run_metrics_sha256` is not "
                 f"this run's results/metrics.json), so it is not shown: {rerun}."

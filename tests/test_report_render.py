@@ -637,6 +637,8 @@ def _agreement_context(tmp: Path, record: dict | None = None, file: Path | None 
     curves = data.rl_curves(FIXTURE, metrics)
     ctx = Context(metrics, FIXTURE, tmp, tmp, 30, curves=curves, peaks=stored_peaks(curves, metrics))
     ctx.agreement, ctx.agreement_file = record, file
+    if file is not None:
+        ctx.agreement, ctx.agreement_status = data.load_agreement(file, FIXTURE)
     return ctx
 
 
