@@ -2,12 +2,14 @@
 
     python -m bench.base_gradeability --policy '{"block_size": 64, "max_steps": 400, "lr": 0.003}'
     python -m bench.base_gradeability --load models/base       # an existing base (no pretraining)
+    python -m bench.base_gradeability --load models/base --lm-judge   # and the independent judge (make smollm2)
 
 Run from a workspace that holds `data/corpus/` and `data/prompts/` (after `dvc repro prepare`). Pretrains a scratch
 GPT-2 with `pipeline.pretrain` (the params.yaml `policy` section, updated by --policy), samples --samples
 continuations of each of the first --prompts evaluation prompts, and scores them with the default gold and its parts.
 The quick profile's base was chosen with it (bench/RESULTS.md, *Quick profile*): a base whose samples the gold grades
-near its floor leaves a reward model nothing to learn.
+near its floor leaves a reward model nothing to learn. With --lm-judge the same samples are scored by SmolLM2
+(`smollm2_sentiment`) too: does a stronger base give the two judges something to agree on?
 """
 
 from __future__ import annotations
@@ -41,12 +43,45 @@ def gradeability(components: list[dict]) -> dict:
     }
 
 
+def agreement(gold: list[dict], lm: list[dict], prompt_ids: list) -> dict:
+    """The two judges on the same samples: the LM judge's means, the rho of the golds (all samples and those neither
+    penalises for repetition) and of the fluency parts, and what the gold's best-of-k pick per prompt gains over the
+    prompt's mean by each judge (does the LM judge see the pick the gold would make as better, and by how much of what
+    its own pick gains?)."""
+    from bench.gold_agreement import rho
+
+    golds, lm_golds = [c["gold"] for c in gold], [c["gold"] for c in lm]
+    distinct = [i for i, c in enumerate(gold) if c["repetition"] == 1.0]
+    by_prompt: dict = {}
+    for i, pid in enumerate(prompt_ids):
+        by_prompt.setdefault(pid, []).append(i)
+    groups = [idx for idx in by_prompt.values() if len(idx) > 1]
+
+    def pick_gain(picker: list[float], scores: list[float]) -> float | None:
+        """Mean over prompts of `scores` at `picker`'s best sample minus the prompt's mean `scores`."""
+        gains = [scores[max(g, key=lambda i: picker[i])] - statistics.mean(scores[i] for i in g) for g in groups]
+        return statistics.mean(gains) if gains else None
+
+    return {
+        "lm_gold_mean": statistics.mean(lm_golds),
+        "lm_fluency_mean": statistics.mean(c["fluency"] for c in lm),
+        "lm_share_fluency_above_0.5": sum(c["fluency"] > 0.5 for c in lm) / len(lm),
+        "spearman": rho(golds, lm_golds),
+        "spearman_no_repetition": rho([golds[i] for i in distinct], [lm_golds[i] for i in distinct]),
+        "spearman_fluency": rho([c["fluency"] for c in gold], [c["fluency"] for c in lm]),
+        "gold_pick_gain_by_gold": pick_gain(golds, golds),
+        "gold_pick_gain_by_lm": pick_gain(golds, lm_golds),  # the LM judge's own pick gains lm_pick_gain_by_lm at most
+        "lm_pick_gain_by_lm": pick_gain(lm_golds, lm_golds),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default="{}", help="JSON object of policy.* overrides for a scratch base")
     parser.add_argument("--load", type=Path, help="score this HF base directory instead of pretraining one")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--lm-judge", action="store_true", help="also score with smollm2_sentiment (make smollm2)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/base_gradeability.json"))
     args = parser.parse_args(argv)
 
@@ -78,6 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parts = readable_sentiment_components([s["response"] for s in samples], [s["prompt"] for s in samples])
     result = {"recipe": recipe, "pretrain_seconds": seconds, "perplexity": perplexity, "n": len(parts), **gradeability(parts)}
+    if args.lm_judge:
+        from pipeline.lm_judge import smollm2_components
+
+        lm = smollm2_components([s["response"] for s in samples], [s["prompt"] for s in samples])
+        result |= agreement(parts, lm, [s["prompt_id"] for s in samples])
     write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "recipe"}))
 

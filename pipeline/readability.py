@@ -236,8 +236,9 @@ CACHE_ENV = "RLHF_BENCH_CACHE"  # where fitted gold weights are kept between pro
 
 
 def fit_fingerprint() -> str:
-    """A digest of everything the readability fit reads: the gold's source code, the fortune files and the versions of
-    the lexicons (lemminflect, VADER) and numpy. Equal digests give bit-identical weights, so a cached fit is the fit."""
+    """A digest of everything the readability fit reads: the gold's source code, the fortune files, the versions of the
+    lexicons (lemminflect, VADER) and numpy, and numpy's kernel pin. Equal digests give bit-identical weights, so a
+    cached fit is the fit."""
     import hashlib
     import importlib.metadata
     import inspect
@@ -256,6 +257,7 @@ def fit_fingerprint() -> str:
         digest.update(path.name.encode() + path.read_bytes())
     for package in ("lemminflect", "vaderSentiment", "numpy"):
         digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    digest.update(os.environ.get("NPY_DISABLE_CPU_FEATURES", "").encode())  # numpy's kernels (pipeline/__init__.py)
     return digest.hexdigest()[:16]
 
 

@@ -8,6 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import pipeline  # noqa: E402, F401  (pins the CPU kernels before any test computes: pipeline/__init__.py)
+
 TINY_TEXTS = [
     "the cat sat on the mat and was happy",
     "a good day makes a happy heart",

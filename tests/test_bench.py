@@ -148,6 +148,23 @@ def test_base_gradeability_scores_a_saved_base_and_summarises_the_gold_parts(tmp
     assert -1 <= result["gold_mean"] <= 1 and 0 <= result["share_above_-0.5"] <= 1
 
 
+def test_base_gradeability_compares_the_golds_pick_per_prompt_with_the_lm_judges():
+    """With --lm-judge: rho of the two golds on the base's samples, and what the gold's best-of-k pick gains by each."""
+    from bench.base_gradeability import agreement
+
+    part = lambda g, f, r=1.0: {"gold": g, "fluency": f, "repetition": r}  # noqa: E731
+    gold = [part(0.5, 0.9), part(-0.5, 0.2), part(0.1, 0.6), part(-0.9, 0.1, 0.5)]
+    lm = [part(-0.2, 0.3), part(0.4, 0.8), part(0.0, 0.5), part(-0.9, 0.0, 0.5)]
+    result = agreement(gold, lm, [0, 0, 1, 1])
+    # prompt 0: the gold picks sample 0, which the LM judge puts 0.3 below the prompt's mean (0.1); prompt 1: sample 2,
+    # 0.45 above its mean by the LM judge; the LM judge's own picks (1 and 2) gain 0.3 and 0.45
+    assert abs(result["gold_pick_gain_by_lm"] - (-0.3 + 0.45) / 2) < 1e-12
+    assert abs(result["gold_pick_gain_by_gold"] - (0.5 + 0.5) / 2) < 1e-12
+    assert abs(result["lm_pick_gain_by_lm"] - (0.3 + 0.45) / 2) < 1e-12
+    assert result["spearman_no_repetition"] == -1.0 and result["spearman"] == 0.2
+    assert result["lm_share_fluency_above_0.5"] == 0.25 and abs(result["lm_fluency_mean"] - 0.4) < 1e-12
+
+
 def test_gold_agreement_names_its_run_and_separates_shared_repetition(tmp_path, monkeypatch):
     """The agreement record: which run it scored, rho with and without the texts both judges floor for repetition,
     per-policy means, and who ranks the furthest-apart texts higher (the LM judge stubbed: SmolLM2 is an extra)."""

@@ -162,3 +162,36 @@ def test_vocabularies_must_match_token_for_token(tiny_model_dir):
     other = train_tokenizer(["completely different words here"] * 10, vocab_size=len(tok))
     with pytest.raises(ConfigError, match="mine: its tokenizer differs from the base policy's"):
         check_same_vocabulary(other, tok, "mine", "the base policy")
+
+
+def test_cpu_kernels_are_pinned_to_avx2_on_x86_unless_the_user_says_otherwise():
+    """AVX-512 kernels round differently from AVX2 ones, so an unpinned run differs by machine (bench/RESULTS.md)."""
+    from pipeline import NUMPY_PIN, TORCH_PIN, pin_cpu_kernels
+
+    env: dict = {}
+    assert pin_cpu_kernels(env, "x86_64", (2, 4)) == TORCH_PIN | NUMPY_PIN and env == TORCH_PIN | NUMPY_PIN
+    env = {}  # numpy before 2.4 names its features otherwise and refuses unknown ones: only torch is pinned
+    assert pin_cpu_kernels(env, "x86_64", (2, 3)) == TORCH_PIN and env == TORCH_PIN
+    env = {"ATEN_CPU_CAPABILITY": "avx512"}  # a value the user exported wins
+    assert pin_cpu_kernels(env, "AMD64", (2, 4)) == NUMPY_PIN and env["ATEN_CPU_CAPABILITY"] == "avx512"
+    env = {"RLHF_BENCH_CPU_KERNELS": "native"}
+    assert pin_cpu_kernels(env, "x86_64", (2, 4)) == {} and set(env) == {"RLHF_BENCH_CPU_KERNELS"}
+    env = {}
+    assert pin_cpu_kernels(env, "aarch64", (2, 4)) == {} and env == {}
+
+
+def test_a_stage_process_pins_the_kernels_before_torch_is_imported():
+    """`python -m stages.<name>` imports the stages package first, which pins before torch or numpy is imported."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, os, stages; print('torch' in sys.modules or 'numpy' in sys.modules, os.environ.get('ATEN_CPU_CAPABILITY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out[0] == "False"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert out[1] == "avx2"
