@@ -75,10 +75,10 @@ class PolicyConfig(_Section):
     vocab_size: int = Field(4096, ge=256, le=262_144, description="BPE vocabulary size when training a tokenizer (scratch)")
     n_layer: int = Field(4, ge=1, le=128, description="transformer blocks of a scratch GPT-2")
     n_head: int = Field(4, ge=1, le=256, description="attention heads per block (must divide n_embd)")
-    n_embd: int = Field(128, ge=8, le=16_384, description="hidden width of a scratch GPT-2")
+    n_embd: int = Field(192, ge=8, le=16_384, description="hidden width of a scratch GPT-2")
     block_size: int = Field(64, ge=16, le=8192, description="context length for pretraining and the model's n_positions")
     batch_size: int = Field(16, ge=1, le=65_536, description="pretraining sequences per optimizer step")
-    max_steps: int = Field(400, ge=1, le=10_000_000, description="pretraining optimizer steps (fixed, not a time limit)")
+    max_steps: int = Field(1600, ge=1, le=10_000_000, description="pretraining optimizer steps (fixed, not a time limit)")
     lr: float = Field(3e-3, gt=0, le=1, description="pretraining peak learning rate (AdamW, linear warm-up then decay)")
     warmup_steps: int = Field(50, ge=0, description="pretraining learning-rate warm-up steps")
     weight_decay: float = Field(0.01, ge=0, description="pretraining AdamW weight decay")
@@ -194,7 +194,7 @@ class PPOConfig(_Section):
     num_minibatches: int = Field(4, ge=1, description="minibatches each rollout batch is split into per PPO epoch")
     ppo_epochs: int = Field(2, ge=1, le=1000, description="passes over each rollout batch")
     lr: float = Field(
-        0.001,
+        0.003,
         gt=0,
         le=1,
         description="policy and value learning rate (AdamW; chosen by `make tune` on validation prompts, reports/tuning/)",
@@ -313,7 +313,7 @@ class RLOOMethodConfig(OnlineMethodConfig):
 
     normalize_advantages: bool = Field(False, description="whiten advantages over each batch")
     lr: float = Field(
-        0.01, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
+        0.003, gt=0, le=1, description="AdamW learning rate (chosen by `make tune` on validation prompts, reports/tuning/)"
     )
 
 

@@ -62,6 +62,7 @@ EXPERIMENT_KEYS = (
     "device",
     "data.source",
     "policy.base",
+    "policy.n_embd",
     "policy.max_steps",
     "annotator.gold",
     "annotator.tau",
