@@ -316,10 +316,10 @@ def test_a_memory_bomb_is_refused_with_the_estimate_and_the_machine_memory(monke
     have = config.machine_memory_bytes() / 2**30
     assert msg.startswith("params.yaml: policy: a scratch GPT-2 with n_layer=128, n_embd=16384")
     assert "412,412.3 M parameters" in msg and f"this machine's {have:,.1f} GiB of memory" in msg
-    # the default model (1.3 M parameters) needs well under 1 GiB, so any machine takes it
+    # the default model (2.6 M parameters) needs well under 1 GiB, so any machine takes it
     assert config.training_memory_bytes(parse_params({})) < 2**30
     monkeypatch.setattr(config, "machine_memory_bytes", lambda: 2**26)  # a 64 MiB machine refuses the default too
-    assert "needs about 0.1 GiB to train" in error_for({}) and "machine's 0.1 GiB" in error_for({})
+    assert "needs about 0.2 GiB to train" in error_for({}) and "machine's 0.1 GiB" in error_for({})
     monkeypatch.setattr(config, "machine_memory_bytes", lambda: None)  # an OS that does not say: no guard
     assert parse_params({}).policy.n_layer == 4
     # a pretrained base's size is known only when it loads: not estimated here
