@@ -40,6 +40,14 @@ def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
     return seen
 
 
+def stage_code(name: str) -> set[Path]:
+    """What `python -m stages.<name>` runs: the stages package's __init__ first (it pins the CPU kernels), then the
+    module, each with what it imports."""
+    module, init = ROOT / "stages" / f"{name}.py", ROOT / "stages" / "__init__.py"
+    package = {init} | project_imports(init) if "import" in init.read_text() else set()
+    return {module} | project_imports(module) | package
+
+
 def declared(stage: dict) -> list[str]:
     return [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
 
@@ -55,10 +63,9 @@ def stages():
 
 def test_code_deps_cover_every_imported_project_module():
     for name, stage in stages().items():
-        module = ROOT / "stages" / f"{name}.py"
         assert stage["cmd"].split(" --")[0] == f"python -m stages.{name}"
         deps = declared(stage)
-        needed = {module} | project_imports(module)
+        needed = stage_code(name)
         missing = sorted(p.relative_to(ROOT).as_posix() for p in needed if not covered(p, deps))
         assert not missing, f"stage {name}: code deps missing {missing}"
 
@@ -69,8 +76,7 @@ def test_code_deps_are_packages_or_imported_files_and_nothing_unused():
     file; and no stage declares a package or module it does not import."""
     libraries = [p for p in PACKAGES if p != "stages"]
     for name, stage in stages().items():
-        module = ROOT / "stages" / f"{name}.py"
-        needed = {p.relative_to(ROOT).as_posix() for p in {module} | project_imports(module)}
+        needed = {p.relative_to(ROOT).as_posix() for p in stage_code(name)}
         code = [d for d in declared(stage) if d.endswith(".py") or d.split("/")[0] in libraries]
         assert all(d in libraries or d.endswith(".py") for d in code), f"stage {name}: a library folder inside a package: {code}"
         unused = [d for d in code if not any(n == d or n.startswith(d + "/") for n in needed)]
