@@ -45,21 +45,28 @@ def gradeability(components: list[dict]) -> dict:
 
 def agreement(gold: list[dict], lm: list[dict], prompt_ids: list) -> dict:
     """The two judges on the same samples: the LM judge's means, the rho of the golds (all samples and those neither
-    penalises for repetition) and of the fluency parts, and what the gold's best-of-k pick per prompt gains over the
+    judge penalises for repetition) and of the fluency parts, and what the gold's best-of-k pick per prompt gains over the
     prompt's mean by each judge (does the LM judge see the pick the gold would make as better, and by how much of what
     its own pick gains?)."""
     from bench.gold_agreement import rho
 
+    if not len(gold) == len(lm) == len(prompt_ids):
+        raise ValueError(f"agreement: {len(gold)} gold, {len(lm)} LM-judge parts and {len(prompt_ids)} prompt ids differ")
     golds, lm_golds = [c["gold"] for c in gold], [c["gold"] for c in lm]
-    distinct = [i for i, c in enumerate(gold) if c["repetition"] == 1.0]
+    distinct = [i for i, (a, b) in enumerate(zip(gold, lm, strict=True)) if a["repetition"] == b["repetition"] == 1.0]
     by_prompt: dict = {}
     for i, pid in enumerate(prompt_ids):
         by_prompt.setdefault(pid, []).append(i)
     groups = [idx for idx in by_prompt.values() if len(idx) > 1]
 
     def pick_gain(picker: list[float], scores: list[float]) -> float | None:
-        """Mean over prompts of `scores` at `picker`'s best sample minus the prompt's mean `scores`."""
-        gains = [scores[max(g, key=lambda i: picker[i])] - statistics.mean(scores[i] for i in g) for g in groups]
+        """Mean over prompts of `scores` at `picker`'s best sample (the mean over its ties, so sample order does not
+        choose) minus the prompt's mean `scores`."""
+        gains = []
+        for g in groups:
+            best = max(picker[i] for i in g)
+            picked = statistics.mean(scores[i] for i in g if picker[i] == best)
+            gains.append(picked - statistics.mean(scores[i] for i in g))
         return statistics.mean(gains) if gains else None
 
     return {
@@ -67,6 +74,7 @@ def agreement(gold: list[dict], lm: list[dict], prompt_ids: list) -> dict:
         "lm_fluency_mean": statistics.mean(c["fluency"] for c in lm),
         "lm_share_fluency_above_0.5": sum(c["fluency"] > 0.5 for c in lm) / len(lm),
         "spearman": rho(golds, lm_golds),
+        "n_no_repetition": len(distinct),
         "spearman_no_repetition": rho([golds[i] for i in distinct], [lm_golds[i] for i in distinct]),
         "spearman_fluency": rho([c["fluency"] for c in gold], [c["fluency"] for c in lm]),
         "gold_pick_gain_by_gold": pick_gain(golds, golds),

@@ -1,6 +1,6 @@
 """Samples/s of the generate stage's batched sampling vs a one-prompt-per-call loop, same model and settings.
 
-    python -m bench.generate_throughput              # CPU: the default profile's model shape
+    python -m bench.generate_throughput              # CPU: the quick profile's model shape (4 x 128)
     python -m bench.generate_throughput --gpu        # GPT-2-124M shape, 48 tokens, batch 1024, bf16
 Random-init models (no download), the same prompts, k samples per prompt, log-probs under the policy and
 the reference included in every path (that is what the stage computes). Paths: `batched` (the stage's

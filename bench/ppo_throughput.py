@@ -16,7 +16,7 @@ What it measures
   variant's warm-up update pays its compile, which the timed updates exclude.
 
 Shapes
-  default  the project's default profile on CPU: GPT-2 with 4 layers x 128 wide, 4 heads,
+  default  the CPU default's shape until 2026-12-06 (the quick profile's): GPT-2, 4 layers x 128 wide, 4 heads,
            vocab 4096; 32 episodes per update, 8-token prompts, 24-token responses; fp32.
   --gpu    GPT-2-124M shape (12 layers x 768, 12 heads, vocab 50257); 64 episodes,
            16-token prompts, 48-token responses; bf16 autocast over fp32 weights in both.

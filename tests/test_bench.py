@@ -163,6 +163,16 @@ def test_base_gradeability_compares_the_golds_pick_per_prompt_with_the_lm_judges
     assert abs(result["lm_pick_gain_by_lm"] - (0.3 + 0.45) / 2) < 1e-12
     assert result["spearman_no_repetition"] == -1.0 and result["spearman"] == 0.2
     assert result["lm_share_fluency_above_0.5"] == 0.25 and abs(result["lm_fluency_mean"] - 0.4) < 1e-12
+    assert result["n_no_repetition"] == 3
+    # a tie for the gold's best: the pick is the mean of the tied samples, whatever their order; a one-sample prompt
+    # has no pick
+    tied = [part(0.5, 0.9), part(0.5, 0.9), part(0.0, 0.5), part(0.2, 0.5)]
+    lm_tied = [part(-0.4, 0.3), part(0.4, 0.8), part(0.0, 0.5), part(0.9, 0.5)]
+    for order in ([0, 1, 2], [1, 0, 2]):
+        got = agreement([tied[i] for i in order], [lm_tied[i] for i in order], [0, 0, 1])
+        assert abs(got["gold_pick_gain_by_lm"] - (0.0 - 0.0)) < 1e-12
+    with pytest.raises(ValueError, match="differ"):
+        agreement(gold, lm[:3], [0, 0, 1, 1])
 
 
 def test_gold_agreement_names_its_run_and_separates_shared_repetition(tmp_path, monkeypatch):

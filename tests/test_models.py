@@ -181,17 +181,24 @@ def test_cpu_kernels_are_pinned_to_avx2_on_x86_unless_the_user_says_otherwise():
 
 
 def test_a_stage_process_pins_the_kernels_before_torch_is_imported():
-    """`python -m stages.<name>` imports the stages package first, which pins before torch or numpy is imported."""
+    """`python -m stages.<name>` imports the stages package first, which pins before torch or numpy is imported, and
+    the pins take effect (on x86-64: torch computes with AVX2 kernels, numpy dispatches nothing above x86-64-v3)."""
     import os
     import platform
     import subprocess
     import sys
+    from pathlib import Path
 
     code = (
-        "import sys, os, stages; print('torch' in sys.modules or 'numpy' in sys.modules, os.environ.get('ATEN_CPU_CAPABILITY'))"
+        "import sys, stages; early = 'torch' in sys.modules or 'numpy' in sys.modules; import torch; "
+        "from numpy._core._multiarray_umath import __cpu_features__ as f; "
+        "print(early, torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', False))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
-    assert out[0] == "False"
+    unset = ("ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES", "RLHF_BENCH_CPU_KERNELS")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
+    early, capability, v4 = out.stdout.split()
+    assert early == "False"
     if platform.machine().lower() in ("x86_64", "amd64"):
-        assert out[1] == "avx2"
+        assert capability in ("AVX2", "DEFAULT") and v4 == "False"
