@@ -15,6 +15,9 @@ seed. Writes `compare.md` and
 
 from __future__ import annotations
 
+import pipeline  # noqa: F401  (run as `python -m`: pins numpy's kernels before numpy loads; pipeline/__init__.py)
+
+# isort: split
 import json
 import math
 import subprocess

@@ -18,6 +18,9 @@ seeds_frontier.png into --out-dir. The report stage cites seeds.json when its pa
 
 from __future__ import annotations
 
+import pipeline  # noqa: F401  (run as `python -m`: pins numpy's kernels before numpy loads; pipeline/__init__.py)
+
+# isort: split
 import io
 import json
 import subprocess
