@@ -119,12 +119,13 @@ def main(argv: list[str] | None = None) -> None:
         model, tokenizer, prompts, params.sampling, samples_per_prompt=args.samples, batch_size=512, seed=params.seed,
         device=device, policy_name="base", with_logprobs=False, progress=False,
     )  # fmt: skip
-    parts = readable_sentiment_components([s["response"] for s in samples], [s["prompt"] for s in samples])
+    texts, prompt_texts = [s["response"] for s in samples], [s["prompt"] for s in samples]
+    parts = readable_sentiment_components(texts, prompt_texts)
     result = {"recipe": recipe, "pretrain_seconds": seconds, "perplexity": perplexity, "n": len(parts), **gradeability(parts)}
     if args.lm_judge:
         from pipeline.lm_judge import smollm2_components
 
-        lm = smollm2_components([s["response"] for s in samples], [s["prompt"] for s in samples])
+        lm = smollm2_components(texts, prompt_texts)
         result |= agreement(parts, lm, [s["prompt_id"] for s in samples])
     write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "recipe"}))
