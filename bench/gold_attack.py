@@ -2,7 +2,9 @@
 
     python -m bench.gold_attack                      # after `dvc repro reward_model` (the proxy is models/reward)
     python -m bench.gold_attack --restarts 5 --budget 3000
-Writes bench/results/gold_attack.json.
+    python -m bench.gold_attack --judges smollm2_sentiment --out bench/results/gold_attack_smollm2_2026-12-06.json
+    python -m bench.gold_attack --judges bench.gold_attack:min_fluency_gold --out bench/results/gold_attack_min_fluency_2026-12-06.json
+Writes bench/results/gold_attack.json (or --out).
 
 Greedy word substitution, the same budget for every judge: start from 18 random words of the
 3,000 most common fortune words, propose batches of one-word substitutions, keep the best if it
@@ -132,14 +134,31 @@ def _summary(texts: list[str], scores: list[float]) -> dict:
     return {"n": len(texts), "mean": round(float(np.mean(scores)), 4), "max": round(float(scores[i]), 4), "max_text": texts[i]}
 
 
-def judges(prompt: str) -> dict:
-    """name -> texts -> scores, each reading the responses after `prompt`."""
+DEFAULT_JUDGES = ("readable_sentiment", "fluent_sentiment", "proxy")
+
+
+def min_fluency_gold(texts: list[str]) -> list[float]:
+    """An experiment, as a plug-in (`--judges bench.gold_attack:min_fluency_gold`): both judges at once, the gold's formula
+    with quality = min(readability, SmolLM2's SLOR fluency) x repetition, each text read after the attack's prompt.
+    Does search that must fool both at once still win? (`make smollm2` first.)"""
+    from pipeline.fluency import distinct_word_share
+    from pipeline.gold import _smollm2_components, fluent_sentiment_score, readable_sentiment_components
+
+    prompts = [_held_out_prompt()] * len(texts)
+    pairs = zip(readable_sentiment_components(texts, prompts), _smollm2_components(texts, prompts), texts, strict=True)
+    return [fluent_sentiment_score(a["sentiment"], min(a["fluency"], b["fluency"]), distinct_word_share(t)) for a, b, t in pairs]
+
+
+def judges(prompt: str, names: tuple[str, ...] = DEFAULT_JUDGES) -> dict:
+    """name -> texts -> scores, each reading the responses after `prompt` (the proxy only when models/reward exists)."""
     out = {}
-    for name in ("readable_sentiment", "fluent_sentiment"):
+    for name in names:
+        if name == "proxy":
+            if Path("models/reward").exists():
+                out["proxy"] = _proxy(prompt)
+            continue
         scorer = get_gold_scorer(name)
         out[name] = lambda texts, s=scorer: score_gold(s, texts, [prompt] * len(texts))
-    if Path("models/reward").exists():
-        out["proxy"] = _proxy(prompt)
     return out
 
 
@@ -167,7 +186,17 @@ def main() -> int:
     parser.add_argument("--restarts", type=positive_int, default=5)
     parser.add_argument("--budget", type=positive_int, default=3000)
     parser.add_argument("--babble", type=positive_int, default=800, help="babble texts (a multiple of 16)")
+    parser.add_argument(
+        "--judges",
+        default=",".join(DEFAULT_JUDGES),
+        help="comma-separated gold scorers and/or 'proxy' (e.g. smollm2_sentiment: the independent judge, `make smollm2`)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where the JSON goes")
     args = parser.parse_args()
+    names = tuple(n.strip() for n in args.judges.split(",") if n.strip())
+    for name in names:
+        if name != "proxy":
+            get_gold_scorer(name)  # an unknown name fails here in one line, before any search
     prompt = _held_out_prompt()
     vocab, entries = fortune_words()
     report: dict = {
@@ -177,7 +206,7 @@ def main() -> int:
         "words": WORDS,
         "min_distinct": MIN_DISTINCT,
     }
-    for name, judge in judges(prompt).items():
+    for name, judge in judges(prompt, names).items():
         targets = {
             "neutral": float(np.mean(judge(list(FLUENT_NEUTRAL)))),
             "positive": float(np.mean(judge(list(FLUENT_POSITIVE)))),
@@ -200,8 +229,8 @@ def main() -> int:
         )
         for kind, s in entry["other_attacks"].items():
             print(f"  {kind:<24} mean {s['mean']:+.3f}" + (f"  max {s['max']:+.3f}" if "max" in s else ""))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=1) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

@@ -219,7 +219,9 @@ class PPOConfig(_Section):
     cliprange_value: float = Field(0.2, gt=0, description="value clip range")
     vf_coef: float = Field(0.1, ge=0, description="weight of the value loss")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient-norm clip")
-    eval_every: int = Field(3, ge=1, description="held-out evaluation every N updates (plus update 0 and the last)")
+    eval_every: int = Field(
+        3, ge=1, description="held-out evaluation every N updates (plus update 0, the powers of two below N and the last)"
+    )
     n_eval_prompts: int = Field(64, ge=1, le=100_000, description="held-out prompts per evaluation point")
     eval_samples_per_prompt: int = Field(
         4, ge=1, le=64, description="samples per prompt at each evaluation point (>= 2 gives across-input diversity a CI)"
@@ -275,7 +277,7 @@ class DPOMethodConfig(_Section):
     eval_every: int = Field(
         3,
         ge=1,
-        description="held-out evaluation every N steps (plus step 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
+        description="held-out evaluation every N steps (plus step 0, the powers of two below N and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
 
 
@@ -304,7 +306,7 @@ class OnlineMethodConfig(_Section):
     eval_every: int = Field(
         3,
         ge=1,
-        description="held-out evaluation every N updates (plus update 0 and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
+        description="held-out evaluation every N updates (plus update 0, the powers of two below N and the last); prompts and samples as ppo.n_eval_prompts, ppo.eval_samples_per_prompt",
     )
 
 

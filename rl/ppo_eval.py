@@ -93,15 +93,22 @@ def evaluate_point(
     return stats, [{k: r[k] for k in EVAL_SAMPLE_FIELDS if k in r} for r in records]
 
 
+def is_eval_step(step: int, every: int, last: int) -> bool:
+    """Whether a curve is evaluated after `step` updates: step 0, every `every`-th, the last, and the powers of two below
+    `every`, because the KL to the base moves fastest in the first updates and a curve's low-KL stretch would otherwise
+    be one straight line from step 0 to step `every` (matched-KL budgets read there would be interpolations)."""
+    return step % every == 0 or step == last or (step < every and step & (step - 1) == 0)
+
+
 class EvalCallback(Callback):
-    """Evaluates at update 0, every `every` updates and at the last one; the samples go to trainer.state (checkpointed)."""
+    """Evaluates at the steps `is_eval_step` names; the samples go to trainer.state (checkpointed)."""
 
     def __init__(self, tokenizer, prompts: list[dict], gold_fn, *, seed: int, every: int, samples_per_prompt: int):
         self.tokenizer, self.prompts, self.gold_fn = tokenizer, prompts, gold_fn
         self.seed, self.every, self.samples_per_prompt = seed, every, samples_per_prompt
 
     def measure(self, trainer, update: int) -> dict:
-        if not trainer.acc.is_main_process or not (update % self.every == 0 or update == trainer.cfg.total_updates):
+        if not trainer.acc.is_main_process or not is_eval_step(update, self.every, trainer.cfg.total_updates):
             return {}
         stats, samples = evaluate_point(
             trainer,

@@ -40,7 +40,7 @@ from pipeline.generation import (
 from pipeline.io import log, manifest, read_jsonl, write_csv, write_json, write_jsonl
 from pipeline.models import autocast_dtype, quiet_trainer_logs, save_model_with_manifest
 from pipeline.reward import score_token_lists
-from rl.ppo_eval import evaluate_point
+from rl.ppo_eval import evaluate_point, is_eval_step
 
 NO_EOS = -1  # an id no token has: TRL's cut after the first EOS never fires (fixed-length responses)
 
@@ -92,7 +92,7 @@ def trainer_args(cls, cfg, *, seed: int, device, max_steps: int, **extra):
 
 
 class CurveEval(TrainerCallback):
-    """Held-out points (gold, proxy, KL, diversity with CIs) at step 0, every `every` steps and the last, via evaluate_point.
+    """Held-out points (gold, proxy, KL, diversity with CIs) at the steps `is_eval_step` names, via evaluate_point.
 
     The points go to eval.csv (not DVCLive, whose steps count TRL's log events, not optimizer updates).
 
@@ -136,7 +136,7 @@ class CurveEval(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         step = state.global_step
-        if state.is_world_process_zero and (step % self.every == 0 or step == state.max_steps):
+        if state.is_world_process_zero and is_eval_step(step, self.every, state.max_steps):
             self.measure(step)
 
 

@@ -240,3 +240,18 @@ def test_gold_agreement_profiles_only_the_furthest_apart_texts():
     assert profile["gold_higher"]["n"] == 1 and profile["lm_higher"]["n"] == 2  # 0.9, then -0.8 and -0.7
     assert profile["lm_higher"]["mean_unknown_word_share"] == 1.0 and profile["gold_higher"]["mean_unknown_word_share"] == 0
     assert profile["all_policy_samples"]["n"] == 6
+
+
+def test_gold_attack_judges_are_chosen_by_name_and_read_the_prompt(tmp_path, monkeypatch):
+    from bench import gold_attack
+
+    monkeypatch.chdir(tmp_path)  # no models/reward here: "proxy" is skipped, not an error
+    chosen = gold_attack.judges("I hate it.", ("vader", "proxy"))
+    assert list(chosen) == ["vader"]
+    assert chosen["vader"](["I love it."]) == gold_attack.get_gold_scorer("vader")(["I love it."])
+    # a scorer that reads prompts gets the attack's prompt: the same response scores differently after another one
+    after = {
+        p: gold_attack.judges(p, ("readable_sentiment",))["readable_sentiment"](["and then the rain stopped."])[0]
+        for p in ("It was", "zq xv")
+    }
+    assert after["It was"] != after["zq xv"]

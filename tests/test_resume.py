@@ -181,7 +181,7 @@ def test_a_resumed_ppo_run_writes_byte_identical_curve_files(tiny_model_dir, tmp
     for name in ("eval.csv", "eval_samples.jsonl"):
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
     samples = (tmp_path / "straight/eval_samples.jsonl").read_text().splitlines()
-    assert len(samples) == 3 * len(PROMPTS) * 2  # updates 0, 2 and 4
+    assert len(samples) == 4 * len(PROMPTS) * 2  # updates 0, 1 (a power of two below every=2), 2 and 4
 
 
 # ---------------------------------------------------------------- end to end: a half-written checkpoint, then dvc repro

@@ -145,3 +145,14 @@ def test_fit_pairs_cuts_prompts_from_the_left_and_drops_what_cannot_fit():
     ]
     assert fit_pairs(pairs, None) == pairs
     assert fit_pairs(pairs, 5) == [{"prompt_ids": [2, 3, 4], "chosen_ids": [5, 6], "rejected_ids": [7]}]
+
+
+def test_eval_steps_are_dense_where_kl_moves_fastest():
+    from rl.ppo_eval import is_eval_step
+
+    def steps(every: int, last: int) -> list[int]:
+        return [s for s in range(last + 1) if is_eval_step(s, every, last)]
+
+    assert steps(3, 24) == [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24]
+    assert steps(20, 50) == [0, 1, 2, 4, 8, 16, 20, 40, 50]  # the last step even off the grid
+    assert steps(1, 3) == [0, 1, 2, 3]
