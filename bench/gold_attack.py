@@ -137,16 +137,19 @@ def _summary(texts: list[str], scores: list[float]) -> dict:
 DEFAULT_JUDGES = ("readable_sentiment", "fluent_sentiment", "proxy")
 
 
-def min_fluency_gold(texts: list[str]) -> list[float]:
+def min_fluency_gold(texts: list[str], prompts: list[str] | None = None) -> list[float]:
     """An experiment, as a plug-in (`--judges bench.gold_attack:min_fluency_gold`): both judges at once, the gold's formula
-    with quality = min(readability, SmolLM2's SLOR fluency) x repetition, each text read after the attack's prompt.
+    with quality = min(readability, SmolLM2's SLOR fluency) x repetition, each text read after its prompt.
     Does search that must fool both at once still win? (`make smollm2` first.)"""
     from pipeline.fluency import distinct_word_share
     from pipeline.gold import _smollm2_components, fluent_sentiment_score, readable_sentiment_components
 
-    prompts = [_held_out_prompt()] * len(texts)
+    prompts = prompts or [_held_out_prompt()] * len(texts)
     pairs = zip(readable_sentiment_components(texts, prompts), _smollm2_components(texts, prompts), texts, strict=True)
     return [fluent_sentiment_score(a["sentiment"], min(a["fluency"], b["fluency"]), distinct_word_share(t)) for a, b, t in pairs]
+
+
+min_fluency_gold.reads_prompts = True  # type: ignore[attr-defined]
 
 
 def judges(prompt: str, names: tuple[str, ...] = DEFAULT_JUDGES) -> dict:
@@ -188,12 +191,16 @@ def main() -> int:
     parser.add_argument("--babble", type=positive_int, default=800, help="babble texts (a multiple of 16)")
     parser.add_argument(
         "--judges",
-        default=",".join(DEFAULT_JUDGES),
-        help="comma-separated gold scorers and/or 'proxy' (e.g. smollm2_sentiment: the independent judge, `make smollm2`)",
+        help="comma-separated gold scorers and/or 'proxy' (e.g. smollm2_sentiment: the independent judge, `make smollm2`;"
+        " default: " + ",".join(DEFAULT_JUDGES) + ", the proxy only once models/reward exists)",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON goes")
     args = parser.parse_args()
-    names = tuple(n.strip() for n in args.judges.split(",") if n.strip())
+    names = DEFAULT_JUDGES if args.judges is None else tuple(n.strip() for n in args.judges.split(",") if n.strip())
+    if not names:
+        parser.error("--judges: name at least one gold scorer or 'proxy'")
+    if args.judges is not None and "proxy" in names and not Path("models/reward").exists():
+        parser.error("--judges: 'proxy' needs models/reward; run `dvc repro reward_model` first, or leave 'proxy' out")
     for name in names:
         if name != "proxy":
             get_gold_scorer(name)  # an unknown name fails here in one line, before any search

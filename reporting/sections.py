@@ -804,9 +804,14 @@ def agreement_section(ctx: Context) -> str:
         f"{fmt(a.get('n_no_repetition'))} samples neither penalises for repetition, where they differ only by fluency; of "
         f"the fluency parts {fmt(a.get('spearman_fluency'))}. The bar: "
         + ", ".join(f"{bar:g} {AGREEMENT_NAMES[k]}" for k, bar in AGREEMENT_BAR.items())
-        + ". It is a check, not a stricter judge: the white-box word search of `bench/gold_attack.py` fools it sooner "
-        "than the gold (a list of positive words reads as fluent to it), so where the two disagree neither is the truth "
-        "(bench/RESULTS.md, *The independent judge under the same attack*)."
+        + "."
+        + (
+            " It is a check, not a stricter judge: the white-box word search of `bench/gold_attack.py` fools it sooner "
+            "than this gold (a list of positive words reads as fluent to it), so where the two disagree neither is the "
+            "truth (bench/RESULTS.md, *The independent judge under the same attack*)."
+            if ctx.gold_name == "readable_sentiment"
+            else ""
+        )
     )
     base = _mapping(_mapping(a.get("per_policy")).get("base"))
     rows = [

@@ -255,3 +255,40 @@ def test_gold_attack_judges_are_chosen_by_name_and_read_the_prompt(tmp_path, mon
         for p in ("It was", "zq xv")
     }
     assert after["It was"] != after["zq xv"]
+
+
+def attack_test_judge(texts, prompts=None):
+    """A plug-in judge for the attack's command line: the share of words starting with 'love', plus 0.001 per prompt word."""
+    prompts = prompts or [""] * len(texts)
+    return [
+        min(1.0, sum(w.startswith("love") for w in t.split()) / 18 + 0.001 * len(p.split()))
+        for t, p in zip(texts, prompts, strict=True)
+    ]
+
+
+attack_test_judge.reads_prompts = True
+
+
+def test_gold_attack_command_line_runs_a_plugin_judge_and_writes_its_report(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from bench import gold_attack
+
+    monkeypatch.chdir(tmp_path)  # no data/prompts here: the attack reads its responses after "It is a truth"
+    out = tmp_path / "attack.json"
+    spec = "tests.test_bench:attack_test_judge"
+    argv = ["gold_attack", "--restarts", "1", "--budget", "40", "--babble", "16", "--judges", spec, "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert gold_attack.main() == 0
+    report = json.loads(out.read_text())
+    assert list(report)[-1] == spec and report["prompt"] == "It is a truth"
+    entry = report[spec]
+    assert entry["neutral_probe_mean"] == pytest.approx(0.004)  # no 'love' words in the probes; 4 prompt words
+    assert len(entry["restarts"]) == 1 and entry["restarts"][0]["evals"] >= 40
+    assert set(entry["other_attacks"]) >= {"injected", "babble_all"}
+    # asking for the proxy without a reward model fails in one line, before any search
+    monkeypatch.setattr(sys, "argv", ["gold_attack", "--judges", "proxy", "--out", str(tmp_path / "no.json")])
+    with pytest.raises(SystemExit):
+        gold_attack.main()
+    assert not (tmp_path / "no.json").exists()

@@ -156,3 +156,4 @@ def test_eval_steps_are_dense_where_kl_moves_fastest():
     assert steps(3, 24) == [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24]
     assert steps(20, 50) == [0, 1, 2, 4, 8, 16, 20, 40, 50]  # the last step even off the grid
     assert steps(1, 3) == [0, 1, 2, 3]
+    assert steps(20, 10) == [0, 1, 2, 4, 8, 10]  # a run shorter than one interval
