@@ -142,10 +142,11 @@ def min_fluency_gold(texts: list[str], prompts: list[str] | None = None) -> list
     with quality = min(readability, SmolLM2's SLOR fluency) x repetition, each text read after its prompt.
     Does search that must fool both at once still win? (`make smollm2` first.)"""
     from pipeline.fluency import distinct_word_share
-    from pipeline.gold import _smollm2_components, fluent_sentiment_score, readable_sentiment_components
+    from pipeline.gold import fluent_sentiment_score, readable_sentiment_components
+    from pipeline.lm_judge import smollm2_components
 
     prompts = prompts or [_held_out_prompt()] * len(texts)
-    pairs = zip(readable_sentiment_components(texts, prompts), _smollm2_components(texts, prompts), texts, strict=True)
+    pairs = zip(readable_sentiment_components(texts, prompts), smollm2_components(texts, prompts), texts, strict=True)
     return [fluent_sentiment_score(a["sentiment"], min(a["fluency"], b["fluency"]), distinct_word_share(t)) for a, b, t in pairs]
 
 
@@ -201,10 +202,8 @@ def main() -> int:
         parser.error("--judges: name at least one gold scorer or 'proxy'")
     if args.judges is not None and "proxy" in names and not Path("models/reward").exists():
         parser.error("--judges: 'proxy' needs models/reward; run `dvc repro reward_model` first, or leave 'proxy' out")
-    for name in names:
-        if name != "proxy":
-            get_gold_scorer(name)  # an unknown name fails here in one line, before any search
     prompt = _held_out_prompt()
+    chosen = judges(prompt, names)  # an unknown name fails here in one line, before any search
     vocab, entries = fortune_words()
     report: dict = {
         "prompt": prompt,
@@ -213,7 +212,7 @@ def main() -> int:
         "words": WORDS,
         "min_distinct": MIN_DISTINCT,
     }
-    for name, judge in judges(prompt, names).items():
+    for name, judge in chosen.items():
         targets = {
             "neutral": float(np.mean(judge(list(FLUENT_NEUTRAL)))),
             "positive": float(np.mean(judge(list(FLUENT_POSITIVE)))),
